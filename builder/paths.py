@@ -1,0 +1,42 @@
+"""Where golden's shipped data lives: profiles, templates and driver manifests.
+
+They sit beside the package in a checkout (the editable install golden uses);
+GOLDEN_HOME points elsewhere for a relocated install.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def home() -> Path:
+    env = os.environ.get("GOLDEN_HOME")
+    return Path(env).resolve() if env else PACKAGE_DIR.parent
+
+
+def profiles_dir() -> Path:
+    return home() / "profiles"
+
+
+def kickstarts_dir() -> Path:
+    return home() / "kickstarts"
+
+
+def drivers_dir() -> Path:
+    return home() / "drivers"
+
+
+def data_dir() -> Path:
+    return PACKAGE_DIR / "data"
+
+
+def cache_dir() -> Path:
+    """Per-user cache for expensive, reusable things (demo media, probes)."""
+    env = os.environ.get("GOLDEN_CACHE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg) / "golden" if xdg else Path.home() / ".cache" / "golden"
