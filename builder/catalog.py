@@ -1,0 +1,167 @@
+"""The OS catalog: what golden knows about each OS version, as data.
+
+Entries live in builder/data/catalog.yaml. Adding an OS is one entry there,
+not an `if` in five modules: renderers and validators read these facts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from builder import paths
+from builder.errors import InputError
+
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BootDialect(_Facts):
+    ks_arg: str                     # ks / inst.ks
+    repo_arg: str | None            # method / repo / inst.repo
+    stage2_arg: str | None          # stage2 / inst.stage2
+    serial_console: str
+    pv_console: str
+
+
+class KickstartDialect(_Facts):
+    end_sections: bool
+    install_keyword: bool
+    key_skip: bool
+    langsupport: bool
+    auth: Literal["authconfig", "authselect"]
+    selinux: bool
+    services: bool
+    user: bool
+    sshkey: bool
+    eula: bool
+    firewall_style: Literal["service", "flags"]
+    bootloader_timeout: bool
+    keyboard_style: Literal["plain", "vckeymap"]
+    noipv6: bool
+    ignoredisk: bool
+    autopart_type: bool
+    default_fstype: str
+    boot_size: int
+    password_hash: Literal["sha512", "md5"]
+
+
+class VirtFacts(_Facts):
+    kvm: bool
+    virtio: bool
+    pv: bool
+    pv_kernel_package: str | None
+    pv_needs_pae: bool
+    xen_pv_drivers: Literal["none", "kmod", "builtin"]
+    xen_pv_extra_packages: tuple[str, ...] = ()
+    xen_pv_modules_conf: str | None = None
+    default_disk_bus: str
+    default_nic_model: str
+
+
+class WindowsFacts(_Facts):
+    era: Literal["sif", "unattend"]           # winnt.sif (XP/2003) or autounattend.xml
+    computer_type: str | None = None          # HAL the seed asks for (F5 at setup)
+    timer: Literal["pmtimer", "platformclock", "none"] = "none"
+    storage_driver_media: Literal["floppy", "any"] = "any"
+    virtio_win_folder: str                    # folder name in the virtio-win tree
+    virtio_win_arch: dict[str, str] = {}      # golden arch -> virtio-win arch folder
+    product_key_required: bool = True
+    image_index: int | None = None            # default install.wim image
+    editions: tuple[str, ...] = ()
+
+
+class OsEntry(_Facts):
+    id: str
+    name: str
+    family: Literal["linux", "windows"]
+    kind: Literal["linux", "windows"]
+    distro: str
+    major: int
+    minor: int
+    arches: tuple[str, ...]
+    answer_file: Literal["kickstart", "winnt.sif", "autounattend.xml"]
+    pykickstart: str | None = None
+    osinfo: tuple[str, ...]
+    boot: BootDialect | None = None
+    kickstart: KickstartDialect | None = None
+    virt: VirtFacts
+    windows: WindowsFacts | None = None
+    timekeeping: dict[str, tuple[str, ...]] = {}
+    divider_ok: bool = False
+    firstboot: Literal["rc.local", "systemd", "windows"]
+    machine_id: Literal["delete", "empty", "uninitialized", "none"]
+    min_memory: int
+    min_disk_gb: int
+
+    @property
+    def is_windows(self) -> bool:
+        return self.family == "windows"
+
+    def version_tuple(self) -> tuple[int, int]:
+        return (self.major, self.minor)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve(raw: dict, name: str, stack: tuple[str, ...] = ()) -> dict:
+    if name in stack:
+        raise InputError(f"catalog inheritance cycle: {' -> '.join(stack + (name,))}")
+    entry = dict(raw[name])
+    parent = entry.pop("inherit", None)
+    if parent is None:
+        return entry
+    if parent not in raw:
+        raise InputError(f"catalog entry {name} inherits unknown entry {parent}")
+    return _merge(_resolve(raw, parent, stack + (name,)), entry)
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> dict[str, OsEntry]:
+    source = paths.data_dir() / "catalog.yaml"
+    raw = yaml.safe_load(source.read_text())
+    extra = paths.data_dir() / "catalog-windows.yaml"
+    if extra.exists():
+        raw.update(yaml.safe_load(extra.read_text()))
+    entries: dict[str, OsEntry] = {}
+    for name in raw:
+        if name.startswith("_"):
+            continue
+        data = _resolve(raw, name)
+        data["id"] = name
+        try:
+            entries[name] = OsEntry.model_validate(data)
+        except ValidationError as exc:
+            raise InputError(f"{source}: entry {name}: {exc}") from exc
+    return entries
+
+
+def entries() -> dict[str, OsEntry]:
+    return dict(_load())
+
+
+def get(os_id: str) -> OsEntry:
+    table = _load()
+    if os_id in table:
+        return table[os_id]
+    close = difflib.get_close_matches(os_id, list(table), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else "run `golden os` to list known ids"
+    raise InputError(f"unknown os {os_id!r}", hint=hint)
+
+
+def timekeeping_args(entry: OsEntry, arch: str) -> tuple[str, ...]:
+    """Chapter 17 guest kernel arguments for a KVM guest on a host without constant_tsc."""
+    return entry.timekeeping.get(arch, ())

@@ -1,0 +1,326 @@
+"""Rules that need the OS catalog or span sections: the seed's combinations.
+
+Each rule adds an Issue pointing at the field a user should change. The
+numbers come from builder/data/limits.yaml, which cites the seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import yaml
+
+from builder import catalog, paths
+from builder.errors import InputError
+from builder.profile import effective
+from builder.profile.loader import Issue, LoadedProfile
+from builder.profile.secrets import check_available
+
+_OLD_FIREWALL_FLAGS = {"ssh", "http", "ftp", "smtp", "telnet"}
+
+
+@functools.lru_cache(maxsize=1)
+def limits() -> dict:
+    return yaml.safe_load((paths.data_dir() / "limits.yaml").read_text())
+
+
+def check(loaded: LoadedProfile) -> list[Issue]:
+    p = loaded.profile
+    try:
+        entry = catalog.get(p.os)
+    except InputError as exc:
+        return [Issue(("os",), exc.message, exc.hint)]
+    issues: list[Issue] = []
+    add = lambda path, msg, hint=None: issues.append(Issue(tuple(path), msg, hint))  # noqa: E731
+
+    if p.arch not in entry.arches:
+        add(["arch"], f"{entry.name} is not available for {p.arch}",
+            f"use one of: {', '.join(entry.arches)}")
+    _sections(p, entry, add)
+    _virt(p, entry, add)
+    _install(p, entry, add)
+    _machine(p, entry, add)
+    _disks(p, entry, add)
+    _network(p, entry, add)
+    if p.kickstart and not entry.is_windows:
+        _kickstart(p, entry, add)
+    _image_steps(p, add)
+    _secrets(loaded, add)
+    if entry.is_windows and p.windows:
+        from builder.windows import rules as windows_rules
+        for path, msg, hint in windows_rules.check(p, entry):
+            add(path, msg, hint)
+    return issues
+
+
+def _sections(p, entry, add):
+    if entry.is_windows:
+        if p.windows is None:
+            add(["windows"], f"{entry.name} needs a windows: section (answer-file settings)")
+        if p.kickstart is not None:
+            add(["kickstart"], "a Windows profile has no kickstart; use the windows: section")
+    else:
+        if p.windows is not None:
+            add(["windows"], f"{entry.name} is not Windows; remove the windows: section")
+        if p.kickstart is None and p.install.method != "import":
+            add(["kickstart"], "is required for a Linux install",
+                "add a kickstart: section with at least root_password")
+
+
+def _virt(p, entry, add):
+    if p.virt == "pv":
+        if p.hypervisor != "xen":
+            add(["virt"], "para-virtualization exists only on Xen; KVM runs fully virtualized guests (seed HV-1)",
+                "use virt: fv, or hypervisor: xen")
+        if entry.is_windows:
+            add(["virt"], "Windows guests are always fully virtualized (seed HV-2)", "use virt: fv")
+        elif not entry.virt.pv:
+            add(["virt"], f"{entry.name} cannot run as a Xen para-virtualized guest",
+                "use virt: fv")
+    if p.hypervisor == "kvm" and not entry.virt.kvm:
+        add(["hypervisor"], f"{entry.name} is not supported on KVM")
+
+
+def _install(p, entry, add):
+    inst = p.install
+    method = inst.method
+    media = inst.media
+    if method == "import":
+        if not p.disks[0].path:
+            add(["disks", 0, "path"], "install method import needs an existing disk image here")
+        return
+    if not media:
+        add(["install", "media"], f"install method {method} needs media",
+            "an ISO path, an http/ftp/nfs install tree, or `demo` for golden's demo media")
+        return
+    is_url = inst.media_is_url
+    if p.virt == "pv":
+        if method != "location" or not is_url:
+            add(["install", "media" if method == "location" else "method"],
+                "a para-virtualized guest installs from a network tree (http, ftp or nfs), "
+                "not from an ISO or CD (seed 8.1, HV-9)",
+                "use method: location with media: http://server/tree/")
+        return
+    if entry.is_windows:
+        if method != "cdrom":
+            add(["install", "method"], "Windows installs from local media only (seed 8.5); use method: cdrom")
+        elif is_url:
+            add(["install", "media"], "Windows media must be a local ISO, not a URL (seed 8.5)")
+        return
+    if method in ("cdrom", "remaster", "oemdrv") and is_url:
+        add(["install", "media"], f"method {method} boots an ISO; {media!r} is a URL",
+            "use method: location for a network install tree")
+    if method == "oemdrv" and entry.distro == "rhel" and entry.major < 7:
+        add(["install", "method"],
+            f"Anaconda reads an OEMDRV side disk by itself only from RHEL 7; {entry.name} does not",
+            "use method: remaster, ksfloppy or location")
+    if method == "pxe" and p.network.mode not in ("bridge", "pxe"):
+        add(["network", "mode"], "PXE needs a bridged network or golden's PXE network, "
+            "not NAT (seed 7.3, HV-10)", "use network: {mode: bridge, source: br0} or mode: pxe")
+
+
+def _machine(p, entry, add):
+    lim = limits()
+    mem = p.machine.memory
+    if mem < lim["memory"]["floor_mib"]:
+        add(["machine", "memory"], f"{mem} MiB is below {lim['memory']['floor_mib']} MiB, "
+            "which is unlikely to work (seed 26)")
+    elif mem < entry.min_memory:
+        add(["machine", "memory"], f"{mem} MiB is below the {entry.min_memory} MiB {entry.name} needs to install",
+            f"use at least memory: {entry.min_memory}")
+    if p.hypervisor == "xen":
+        table = lim["xen_pv" if p.virt == "pv" else "xen_fv"]["memory_mib"]
+        cap = table.get(p.arch)
+        if cap and mem > cap:
+            add(["machine", "memory"], f"{mem} MiB exceeds the Xen {p.virt.upper()} limit of "
+                f"{cap} MiB for {p.arch} guests (seed 5.3)")
+    if p.machine.firmware == "uefi":
+        if p.arch != "x86_64":
+            add(["machine", "firmware"], "UEFI guests are x86_64 only here (OVMF)")
+        if p.hypervisor == "xen":
+            add(["machine", "firmware"], "UEFI is not supported for Xen guests in golden", "use firmware: bios")
+        if entry.family == "linux" and entry.distro == "rhel" and entry.major < 7:
+            add(["machine", "firmware"], f"{entry.name} does not install on UEFI", "use firmware: bios")
+        if entry.is_windows and entry.windows and entry.windows.era == "sif":
+            add(["machine", "firmware"], f"{entry.name} does not boot on UEFI", "use firmware: bios")
+    if p.machine.machine_type == "q35" and p.hypervisor == "xen":
+        add(["machine", "machine_type"], "q35 is a KVM/QEMU machine type")
+
+
+def _disks(p, entry, add):
+    lim = limits()
+    targets = effective.disk_targets(p, entry)
+    seen: dict[str, int] = {}
+    ide = 0
+    for i, disk in enumerate(p.disks):
+        bus = effective.disk_bus(p, entry, i, disk)
+        size = effective.disk_size(entry, disk)
+        if i == 0 and size < (entry.min_disk_gb << 30) and p.install.method != "import":
+            add(["disks", 0, "size"], f"{size >> 20} MiB is below the {entry.min_disk_gb} GiB "
+                f"{entry.name} needs", f"use at least size: {entry.min_disk_gb}G")
+        if bus == "virtio":
+            if entry.is_windows and not effective.windows_loads_storage_driver(p):
+                add(["disks", i, "bus"], "a Windows disk on virtio needs the viostor driver during setup "
+                    "(seed 13, F-11)", "add viostor to windows.drivers.sets, or use bus: ide")
+            elif not entry.is_windows and not entry.virt.virtio:
+                add(["disks", i, "bus"], f"{entry.name} has no virtio drivers (virtio from RHEL 4.8/5.3)",
+                    "use bus: ide")
+            if p.hypervisor == "xen":
+                add(["disks", i, "bus"], "virtio is a KVM bus; Xen guests use ide or xen")
+        if bus == "xen" and p.hypervisor != "xen":
+            add(["disks", i, "bus"], "bus xen exists only on Xen hypervisors")
+        if p.virt == "pv" and bus != "xen":
+            add(["disks", i, "bus"], "para-virtualized guests see only Xen block devices", "use bus: xen")
+        if p.hypervisor == "xen" and p.virt == "fv" and i == 0 and bus == "xen":
+            add(["disks", 0, "bus"], "the disk holding /boot and the MBR cannot use Xen PV block drivers "
+                "(seed 12.2, F-10); keep it emulated", "use bus: ide for the first disk")
+        if bus == "scsi" and p.hypervisor == "kvm" and not entry.virt.virtio:
+            add(["disks", i, "bus"], "SCSI emulation is not supported on KVM (seed 5.2); it needs virtio-scsi "
+                f"drivers, which {entry.name} lacks", "use bus: ide")
+        if bus == "ide":
+            ide += 1
+        target = targets[i]
+        rule = effective_rule(bus)
+        if disk.target and rule and not re.fullmatch(rule, disk.target):
+            add(["disks", i, "target"], f"target {disk.target} does not match bus {bus}",
+                f"{bus} disks are named like {rule}")
+        if target in seen:
+            add(["disks", i, "target"], f"target {target} is already used by disks[{seen[target]}]")
+        seen[target] = i
+        if disk.path and p.install.method != "import" and i == 0:
+            add(["disks", 0, "path"], "disks[0].path is only used with install method import")
+    if effective.cdrom_bus(p) == "ide":
+        ide += len(effective.cdroms(p, entry))
+    if p.hypervisor == "kvm" or p.virt == "fv":
+        cap = lim["kvm" if p.hypervisor == "kvm" else "xen_fv"]["ide_devices"]
+        if ide > cap:
+            add(["disks"], f"{ide} IDE devices (disks and install CDs) exceed the limit of {cap} "
+                "per guest (seed 5.2, N-2)", "move disks to virtio, or drop a CD")
+
+
+def effective_rule(bus: str) -> str | None:
+    from builder.profile.schema import DISK_TARGET_RULES
+    return DISK_TARGET_RULES.get(bus)
+
+
+def _network(p, entry, add):
+    net = p.network
+    model = effective.nic_model(p, entry)
+    if net.mode == "bridge" and not net.source:
+        add(["network", "source"], "bridge mode needs the host bridge name", "e.g. source: br0")
+    if model == "virtio":
+        if entry.is_windows and not effective.windows_has_netkvm(p):
+            add(["network", "model"], "a virtio NIC on Windows needs netkvm in windows.drivers.sets",
+                "add netkvm, or use model: e1000")
+        elif not entry.is_windows and not entry.virt.virtio:
+            add(["network", "model"], f"{entry.name} has no virtio drivers", "use model: e1000 or rtl8139")
+        if p.hypervisor == "xen":
+            add(["network", "model"], "virtio is a KVM device; Xen FV guests use rtl8139/e1000, PV guests netfront")
+    if model == "netfront" and p.virt != "pv":
+        add(["network", "model"], "netfront is the Xen para-virtualized NIC; an FV guest uses rtl8139, e1000 "
+            "or virtio")
+    if p.virt == "pv" and model not in ("netfront", None):
+        add(["network", "model"], "a para-virtualized guest sees only the Xen netfront NIC")
+    if net.mac != "auto":
+        prefix = "00:16:3e" if p.hypervisor == "xen" else "52:54:00"
+        if not net.mac.startswith(prefix):
+            add(["network", "mac"], f"{net.mac} lacks the {p.hypervisor.upper()} prefix {prefix} (seed 33.9)",
+                "use auto, or an address starting with " + prefix)
+        elif p.hypervisor == "xen" and int(net.mac.split(":")[3], 16) > 0x7F:
+            add(["network", "mac"], "Xen MACs keep the fourth octet at most 0x7f (seed 33.9)")
+
+
+def _kickstart(p, entry, add):
+    ks = p.kickstart
+    d = entry.kickstart
+    if ks.selinux and not d.selinux:
+        add(["kickstart", "selinux"], f"{entry.name} has no SELinux", "remove kickstart.selinux")
+    if d.firewall_style == "flags":
+        odd = [s for s in ks.firewall.services if s not in _OLD_FIREWALL_FLAGS]
+        if odd:
+            add(["kickstart", "firewall", "services"],
+                f"{entry.name}'s firewall command only knows {', '.join(sorted(_OLD_FIREWALL_FLAGS))}; "
+                f"not {', '.join(odd)}", "list other services as ports, e.g. ports: ['8080:tcp']")
+    fstypes = [(["kickstart", "partitioning", "parts", i, "fstype"], part.fstype)
+               for i, part in enumerate(ks.partitioning.parts)]
+    fstypes += [(["kickstart", "partitioning", "logvols", i, "fstype"], lv.fstype)
+                for i, lv in enumerate(ks.partitioning.logvols)]
+    for path, fs in fstypes:
+        if not fs:
+            continue
+        if fs == "xfs" and entry.distro == "rhel" and entry.major < 7:
+            add(path, f"{entry.name} does not install to xfs", "use ext3 or ext4")
+        if fs == "btrfs" and entry.distro == "rhel":
+            add(path, f"{entry.name} does not install to btrfs")
+        if fs == "ext4" and entry.distro == "rhel" and entry.major < 5:
+            add(path, f"{entry.name} has no ext4", "use ext3")
+        if fs in ("efi",) and p.machine.firmware != "uefi":
+            add(path, "an EFI system partition only makes sense with firmware: uefi")
+    if ks.partitioning.scheme == "lvm" and entry.distro == "golden-demo":
+        add(["kickstart", "partitioning", "scheme"], "the demo installer does not do LVM", "use scheme: plain")
+    for path, args in ((["kickstart", "bootloader", "append"], ks.bootloader.append),
+                       (["install", "extra_args"], p.install.extra_args)):
+        if re.search(r"(^|\s)divider=", args) and not entry.divider_ok:
+            add(path, f"divider= can panic {entry.name} (BZ#698842) or is useless there; "
+                "it is only for RHEL 5.8+ guests (seed ch. 17, F-16)", "remove divider=")
+    if ks.xen_pv_drivers:
+        if p.hypervisor != "xen" or p.virt != "fv":
+            add(["kickstart", "xen_pv_drivers"], "Xen PV drivers are for fully virtualized guests on Xen (seed ch. 12)")
+        elif entry.virt.xen_pv_drivers == "none":
+            add(["kickstart", "xen_pv_drivers"], f"{entry.name} has no PV-on-HVM drivers; the minimum guests are "
+                "RHEL 3.9, 4.6 and 5.1 (seed 12.1)")
+    if ks.network.device != "eth0" and entry.distro == "golden-demo":
+        add(["kickstart", "network", "device"], "the demo installer configures eth0 only")
+
+
+def _image_steps(p, add):
+    try:
+        from builder.image import seal as seal_ops
+        known = set(seal_ops.operation_names())
+    except Exception:      # the image layer is optional for planning
+        known = None
+    if known is not None:
+        for field in ("skip", "only"):
+            for i, name in enumerate(getattr(p.seal, field) or []):
+                if name not in known:
+                    add(["seal", field, i], f"unknown seal operation {name!r}",
+                        "run `golden seal --list` for the operation names")
+    for i, step in enumerate(p.customize):
+        if step.upload:
+            src, sep, dst = step.upload.partition(":")
+            if not sep or not dst.startswith("/"):
+                add(["customize", i, "upload"], "upload takes SRC:DST with an absolute DST")
+            elif not Path(src).is_file():
+                add(["customize", i, "upload"], f"upload source {src} does not exist")
+        if step.write is not None:
+            path, sep, _ = step.write.partition(":")
+            if not sep or not path.startswith("/"):
+                add(["customize", i, "write"], "write takes PATH:CONTENT with an absolute PATH")
+        if step.edit is not None:
+            path, sep, expr = step.edit.partition(":")
+            if not sep or not path.startswith("/") or not expr.startswith("s"):
+                add(["customize", i, "edit"], "edit takes PATH:s/regex/replacement/[gi]")
+        if step.firstboot and not Path(step.firstboot).is_file():
+            add(["customize", i, "firstboot"], f"first-boot script {step.firstboot} does not exist")
+
+
+def _secrets(loaded: LoadedProfile, add):
+    p = loaded.profile
+    found = []
+    if p.kickstart:
+        found.append((["kickstart", "root_password"], p.kickstart.root_password))
+        found += [(["kickstart", "users", i, "password"], u.password)
+                  for i, u in enumerate(p.kickstart.users) if u.password]
+    if p.windows:
+        found.append((["windows", "admin_password"], p.windows.admin_password))
+        if p.windows.product_key:
+            found.append((["windows", "product_key"], p.windows.product_key))
+    found += [(["customize", i, "root_password"], s.root_password)
+              for i, s in enumerate(p.customize) if s.root_password]
+    for path, secret in found:
+        try:
+            check_available(secret, loaded.base_dir, where="")
+        except InputError as exc:
+            add(path, exc.message, exc.hint)

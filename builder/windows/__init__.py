@@ -1,0 +1,1 @@
+"""Windows guests: answer files and virtio driver media."""
