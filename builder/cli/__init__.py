@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("GOLDEN_DEBUG") == "1"
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="golden", standalone_mode=False)
+        # Without standalone mode, click returns the code a command exits with.
+        rc = command.main(args=args, prog_name="golden", standalone_mode=False)
     except GoldenError as exc:
         if debug:
             import traceback
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         print_error(exc)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        sys.exit(getattr(exc, "exit_code", getattr(exc, "code", 1)))
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
@@ -90,4 +91,4 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo("hint: run golden as root or fix the path's permissions", err=True)
             sys.exit(EXIT_HOST)
         raise
-    sys.exit(0)
+    sys.exit(rc if isinstance(rc, int) else 0)

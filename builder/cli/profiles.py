@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import traceback
 from pathlib import Path
 from typing import List, Optional
 
@@ -125,6 +127,8 @@ def validate_cmd(profiles: List[str] = typer.Argument(..., help="Profile paths o
             checked = render_answer_files(loaded)
             results.append({"profile": ref, "ok": True, "checked": checked})
         except GoldenError as exc:
+            if os.environ.get("GOLDEN_DEBUG"):
+                traceback.print_exc()
             failed.append(exc)
             results.append({"profile": ref, "ok": False,
                             "errors": exc.lines() if hasattr(exc, "lines") else [str(exc)],

@@ -73,9 +73,10 @@ class LoadedProfile:
 
 def display_path(path: Path) -> str:
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return str(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def format_path(path: PathKey) -> str:
@@ -280,6 +281,21 @@ def _model_at(path: PathKey):
     return model
 
 
+def _nested_names(model, prefix: str = "", depth: int = 0) -> dict[str, str]:
+    """Field names below `model` (two levels), mapped to their dotted paths."""
+    out: dict[str, str] = {}
+    if depth > 2:
+        return out
+    for name, info in model.model_fields.items():
+        sub = _first_model(info.annotation)
+        if sub is not None:
+            for leaf, path in _nested_names(sub, f"{prefix}{name}.", depth + 1).items():
+                out.setdefault(leaf, path)
+        elif depth:
+            out.setdefault(name, f"{prefix}{name}")
+    return out
+
+
 def _first_model(annotation):
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
@@ -298,8 +314,12 @@ def _friendly(err: dict) -> tuple[str, str | None]:
         model = _model_at(loc)
         valid = sorted(model.model_fields) if model else []
         close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else (
-            f"valid keys here: {', '.join(valid)}" if valid else None)
+        if close:
+            return f"unknown key {key!r}", f"did you mean {close[0]!r}?"
+        elsewhere = _nested_names(model) if model else {}
+        close = difflib.get_close_matches(str(key), list(elsewhere), n=1, cutoff=0.75)
+        hint = (f"did you mean {elsewhere[close[0]]!r}? (it belongs under {elsewhere[close[0]].rsplit('.', 1)[0]})"
+                if close else (f"valid keys here: {', '.join(valid)}" if valid else None))
         return f"unknown key {key!r}", hint
     if kind == "missing":
         return "is required", None
@@ -322,7 +342,7 @@ def _clean_loc(loc: tuple) -> PathKey:
         p.startswith("function-") or p in ("FileSecret", "EnvSecret", "HashSecret"))))
 
 
-def validation_issues(exc: ValidationError, origins: dict) -> list[Issue]:
+def validation_issues(exc: ValidationError, origins: dict, source: Path) -> list[Issue]:
     issues = []
     seen = set()
     for err in exc.errors():
@@ -332,7 +352,7 @@ def validation_issues(exc: ValidationError, origins: dict) -> list[Issue]:
             continue
         seen.add((path, message))
         file, line = _lookup(origins, path)
-        issues.append(Issue(path, message, hint, file, line))
+        issues.append(Issue(path, message, hint, file or source, line))
     return issues
 
 
@@ -345,7 +365,7 @@ def load(ref: str | Path) -> LoadedProfile:
     try:
         profile = Profile.model_validate(raw)
     except ValidationError as exc:
-        raise ProfileError(validation_issues(exc, origins)) from None
+        raise ProfileError(validation_issues(exc, origins, path)) from None
     if _original_extends(path):
         profile = profile.model_copy(update={"extends": _original_extends(path)})
     loaded = LoadedProfile(profile=profile, source=path, chain=chain, origins=origins)
@@ -356,6 +376,7 @@ def load(ref: str | Path) -> LoadedProfile:
         for issue in issues:
             if issue.file is None:
                 issue.file, issue.line = loaded.origin(issue.path)
+                issue.file = issue.file or loaded.source
         raise ProfileError(issues)
     return loaded
 
