@@ -38,5 +38,9 @@ def cache_dir() -> Path:
     env = os.environ.get("GOLDEN_CACHE")
     if env:
         return Path(env)
+    if os.geteuid() == 0:
+        # Media in here is handed to qemu, which libvirt's system daemon runs
+        # as its own user: /root is not traversable for it, /var/cache is.
+        return Path("/var/cache/golden")
     xdg = os.environ.get("XDG_CACHE_HOME")
     return Path(xdg) / "golden" if xdg else Path.home() / ".cache" / "golden"

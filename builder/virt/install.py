@@ -1,0 +1,338 @@
+"""`golden install`: run a profile's unattended install under libvirt, watched.
+
+Order matters: every check that can fail on bad input runs before anything
+is defined; once virt-install has run, every exit path (success, failure,
+hang, Ctrl-C, SIGTERM) leaves either a shut-off installed domain or nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from builder import catalog
+from builder.errors import HostError, InputError, InstallError
+from builder.fsutil import atomic_write
+from builder.layout import BuildLayout
+from builder.plan import BuildPlan, make_plan
+from builder.profile import effective
+from builder.profile.loader import LoadedProfile
+from builder.virt import access, connection, identity, screenshot, services
+from builder.virt.hostfacts import default_connect_uri, host_facts, resolve_osinfo
+from builder.virt.install_cmd import InstallTarget
+from builder.virt.watchdog import Outcome, Watchdog
+
+MARKER = "golden-install"
+
+
+@dataclass
+class InstallResult:
+    profile: str
+    domain: str
+    status: str
+    reason: str
+    elapsed: float
+    stage: str
+    connect: str
+    accelerator: str
+    disks: list[str]
+    serial_log: str
+    kickstart: str | None
+    mac: str | None
+    screenshot: str | None = None
+    domain_xml: str | None = None
+    last_lines: list[str] = field(default_factory=list)
+    kept_disks: bool = True
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so the same cleanup runs as for Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+# --- orphans -----------------------------------------------------------------
+
+def _marker_for(pid: int) -> str:
+    return f"{MARKER} pid={pid} host={socket.gethostname()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def reap_orphans(conn) -> list[str]:
+    """Destroy and undefine install domains whose golden process died (SIGKILL, power loss)."""
+    import libvirt
+
+    reaped = []
+    host = socket.gethostname()
+    for dom in conn.listAllDomains(0):
+        try:
+            desc = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).findtext("description") or ""
+        except libvirt.libvirtError:
+            continue
+        if not desc.startswith(MARKER + " "):
+            continue
+        fields = dict(part.split("=", 1) for part in desc.split()[1:] if "=" in part)
+        if fields.get("host") != host or _pid_alive(int(fields.get("pid", "0") or 0)):
+            continue
+        _remove_domain(dom)
+        reaped.append(dom.name())
+    return reaped
+
+
+def _remove_domain(dom) -> None:
+    import libvirt
+
+    with contextlib.suppress(libvirt.libvirtError):
+        if dom.isActive():
+            dom.destroy()
+    flags = libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+    with contextlib.suppress(libvirt.libvirtError):
+        dom.undefineFlags(flags)
+
+
+# --- preflight ---------------------------------------------------------------
+
+def resolve_media(loaded: LoadedProfile) -> str | None:
+    media = loaded.profile.install.media
+    if media is None or loaded.profile.install.media_is_url:
+        return media
+    if media == "demo":
+        from builder.demo.media import build_demo_media
+        return str(build_demo_media().iso)
+    path = Path(media)
+    if not path.exists():
+        raise InputError(f"install media {path} does not exist", where="install.media",
+                         hint="point install.media at an ISO or install tree, or use `demo`")
+    if not (path.is_file() or path.is_dir()):
+        raise InputError(f"install media {path} is not a file", where="install.media")
+    return str(path)
+
+
+def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout) -> None:
+    p = loaded.profile
+    if connection.lookup_domain(conn, p.name) is not None:
+        raise InputError(f"a domain named {p.name!r} already exists on {uri}",
+                         hint=f"remove it (`virsh -c {uri} undefine {p.name}`) or give the profile another name")
+    if p.hypervisor == "xen" and conn.getType().lower() != "xen":
+        raise HostError(f"profile {p.name} needs a Xen host; {uri} is {conn.getType()}",
+                        hint="run it with --connect xen:///system on a Xen host")
+    access.check_writable_dir(layout.build_dir, "build directory", "output.dir")
+    if connection.is_local(uri) and "system" in uri:
+        access.check_reachable(layout.build_dir, "build directory", "output.dir")
+        media = p.install.media
+        if media and media != "demo" and not p.install.media_is_url:
+            access.check_reachable(Path(media), "install media", "install.media")
+
+
+# --- media -------------------------------------------------------------------
+
+def write_inputs(plan: BuildPlan, loaded: LoadedProfile, media: str | None) -> None:
+    """The files virt-install needs: the kickstart and any side media."""
+    layout = plan.layout
+    p = loaded.profile
+    entry = plan.os
+    layout.build_dir.mkdir(parents=True, exist_ok=True)
+    if plan.kickstart is not None:
+        atomic_write(layout.kickstart, plan.kickstart.data, mode=0o600)
+    method = p.install.method
+    if plan.kickstart is not None and method in ("remaster", "oemdrv", "ksfloppy"):
+        layout.media_dir.mkdir(parents=True, exist_ok=True)
+        from builder.media import sidemedia
+        from builder.render import bootargs
+        if method == "oemdrv":
+            sidemedia.oemdrv_iso(plan.kickstart.data, layout.oemdrv_iso)
+        elif method == "ksfloppy":
+            sidemedia.ks_floppy(plan.kickstart.data, layout.ks_floppy)
+        else:
+            from builder.media.remaster import remaster
+            remaster(Path(media), layout.remastered_iso, plan.kickstart.data,
+                     bootargs.ks_arg(entry, "cdrom") + bootargs.installer_console(entry, p.virt))
+    if entry.is_windows:
+        from builder.windows import wiring
+        wiring.write_install_media(loaded, layout)
+
+
+def _pools_snapshot(conn) -> set[str]:
+    try:
+        return {pool.name() for pool in conn.listAllStoragePools(0)}
+    except Exception:
+        return set()
+
+
+def _drop_new_pools(conn, before: set[str], build_dir: Path) -> None:
+    """virt-install makes an autostarted pool for every directory it touches; drop the build dir's."""
+    import libvirt
+
+    for pool in conn.listAllStoragePools(0):
+        if pool.name() in before:
+            continue
+        try:
+            path = ET.fromstring(pool.XMLDesc(0)).findtext("./target/path") or ""
+        except libvirt.libvirtError:
+            continue
+        if path and (Path(path) == build_dir or build_dir in Path(path).parents):
+            with contextlib.suppress(libvirt.libvirtError):
+                if pool.isActive():
+                    pool.destroy()
+                pool.undefine()
+
+
+def _mac(loaded: LoadedProfile, conn) -> str | None:
+    net = loaded.profile.network
+    if net.mode == "none":
+        return None
+    if net.mac != "auto":
+        if net.mac in connection.used_macs(conn):
+            raise InputError(f"MAC {net.mac} is already used by another domain", where="network.mac")
+        return net.mac
+    return identity.random_mac(loaded.profile.hypervisor, connection.used_macs(conn))
+
+
+# --- the install -------------------------------------------------------------
+
+def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: bool = False,
+            cwd: Path | None = None, on_progress=None, on_event=None) -> InstallResult:
+    p = loaded.profile
+    entry = catalog.get(p.os)
+    uri = connect or default_connect_uri()
+    layout = BuildLayout.for_profile(p, cwd or Path.cwd())
+    if connection.is_local(uri):
+        services.ensure_running()
+    event = on_event or (lambda message: None)
+    with connection.connection(uri) as conn:
+        for name in reap_orphans(conn):
+            event(f"removed domain {name} left by an interrupted golden run")
+        preflight(loaded, conn, uri, layout)
+        media = resolve_media(loaded)
+        mac = _mac(loaded, conn)
+        from builder.virt import accel
+        virt_type = "xen" if p.hypervisor == "xen" else accel.probe().virt_type
+        target = InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media)
+        plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(), target=target)
+        _clean_previous(layout)
+        write_inputs(plan, loaded, media)
+        argv = plan.virt_install + ["--metadata", f"description={_marker_for(os.getpid())}"]
+        event(f"defining and starting {p.name} ({virt_type})")
+        pools_before = _pools_snapshot(conn)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        dom = None
+        started = time.monotonic()
+        try:
+            _run_virt_install(argv, layout)
+            dom = connection.lookup_domain(conn, p.name)
+            if dom is None:
+                raise HostError("virt-install returned but the domain is not defined")
+            watchdog = Watchdog(dom, layout.serial_log, timeout=p.install.timeout,
+                                inactivity=p.install.inactivity,
+                                disk_targets=effective.disk_targets(p, entry))
+            outcome = watchdog.run(on_progress)
+        except (KeyboardInterrupt, _Terminated):
+            outcome = Outcome("interrupted", "interrupted (Ctrl-C or SIGTERM)", time.monotonic() - started,
+                              "interrupted")
+        except BaseException:
+            dom = dom or connection.lookup_domain(conn, p.name)
+            if dom is not None:
+                _remove_domain(dom)
+            _drop_new_pools(conn, pools_before, layout.build_dir)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        result = _finish(conn, dom, outcome, loaded, plan, layout, uri, virt_type, mac, keep_failed)
+        _drop_new_pools(conn, pools_before, layout.build_dir)
+    if result.status != "completed":
+        raise InstallError(
+            f"install of {p.name} {result.status}: {result.reason}",
+            hint=_failure_hint(result),
+            details={"result": result.to_json()})
+    return result
+
+
+def _clean_previous(layout: BuildLayout) -> None:
+    for path in layout.disks + [layout.serial_log, layout.screenshot, layout.domain_xml, layout.install_result]:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _run_virt_install(argv: list[str], layout: BuildLayout) -> None:
+    binary = shutil.which(argv[0])
+    if binary is None:
+        raise HostError("virt-install is not installed", hint="run ./scripts/bootstrap.sh")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    log = layout.build_dir / "virt-install.log"
+    atomic_write(log, f"$ {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}")
+    if proc.returncode != 0:
+        message = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise HostError(f"virt-install failed: {message[-1] if message else 'exit ' + str(proc.returncode)}",
+                        hint=f"the full output is in {log}")
+
+
+def _finish(conn, dom, outcome: Outcome, loaded, plan: BuildPlan, layout: BuildLayout, uri, virt_type, mac,
+            keep_failed) -> InstallResult:
+    import libvirt
+
+    p = loaded.profile
+    shot = None
+    xml_path = None
+    disks = [str(d) for d in layout.disks]
+    if outcome.ok and dom is not None:
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION,
+                            f"golden image of profile {p.name}", None, None,
+                            libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        atomic_write(layout.domain_xml, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        xml_path = str(layout.domain_xml)
+        kept = True
+    else:
+        if dom is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                if dom.isActive():
+                    shot = screenshot.take(conn, dom, layout.screenshot)
+            _remove_domain(dom)
+        kept = keep_failed
+        if not keep_failed:
+            for disk in layout.disks:
+                with contextlib.suppress(FileNotFoundError):
+                    disk.unlink()
+    result = InstallResult(
+        profile=p.name, domain=p.name, status=outcome.status, reason=outcome.reason,
+        elapsed=round(outcome.elapsed, 1), stage=outcome.stage, connect=uri, accelerator=virt_type,
+        disks=disks, serial_log=str(layout.serial_log),
+        kickstart=str(layout.kickstart) if plan.kickstart else None, mac=mac,
+        screenshot=str(shot) if shot else None, domain_xml=xml_path,
+        last_lines=outcome.last_lines, kept_disks=kept)
+    atomic_write(layout.install_result, json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def _failure_hint(result: InstallResult) -> str:
+    evidence = [f"serial log {result.serial_log}"]
+    if result.screenshot:
+        evidence.append(f"screenshot {result.screenshot}")
+    tail = "\n".join("    " + line for line in result.last_lines[-10:])
+    kept = "the disks were kept (--keep-failed)" if result.kept_disks else "the disks were removed"
+    return (f"evidence: {', '.join(evidence)}; the domain was destroyed and undefined, {kept}."
+            + (f"\nlast console lines:\n{tail}" if tail else ""))
+
