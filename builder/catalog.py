@@ -66,14 +66,22 @@ class VirtFacts(_Facts):
 
 class WindowsFacts(_Facts):
     era: Literal["sif", "unattend"]           # winnt.sif (XP/2003) or autounattend.xml
+    nt: str = "6.0"                           # kernel version: 5.1 XP, 5.2 2003, 6.0 2008, 6.1 7/2008 R2, 10.0
+    server: bool = False
     computer_type: str | None = None          # HAL the seed asks for (F5 at setup)
+    computer_type_arches: tuple[str, ...] = ("i386",)   # x64 Windows ships only ACPI HALs
     timer: Literal["pmtimer", "platformclock", "none"] = "none"
     storage_driver_media: Literal["floppy", "any"] = "any"
     virtio_win_folder: str                    # folder name in the virtio-win tree
-    virtio_win_arch: dict[str, str] = {}      # golden arch -> virtio-win arch folder
+    virtio_win_arch: dict[str, str | None] = {}   # golden arch -> virtio-win arch folder (None: no drivers)
     product_key_required: bool = True
+    product_key_alphabet: str = "BCDFGHJKMPQRTVWXY2346789"
     image_index: int | None = None            # default install.wim image
     editions: tuple[str, ...] = ()
+
+    def nt_version(self) -> tuple[int, int]:
+        major, _, minor = self.nt.partition(".")
+        return int(major), int(minor or 0)
 
 
 class OsEntry(_Facts):

@@ -92,13 +92,14 @@ def make_plan(loaded: LoadedProfile, *, cwd: Path, host: HostFacts = HostFacts()
             artifacts.append(Artifact(layout.build_dir / "pxe", "pxe-tree",
                                       "TFTP tree: pxelinux.0, kernel, initrd, pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>"))
     if entry.is_windows and p.windows is not None:
-        answer = "winnt.sif" if entry.windows.era == "sif" else "autounattend.xml"
-        artifacts.append(Artifact(layout.unattend_dir / answer, "answer-file", f"Windows {answer}"))
+        from builder.windows import media as windows_media
+        wplan = windows_media.plan(p, entry)
+        artifacts.append(Artifact(layout.unattend_dir / wplan.answer_file, "answer-file",
+                                  f"Windows {wplan.answer_file} (a copy of the one on the driver medium)"))
         if "drivers" in effective.floppies(p, entry):
-            artifacts.append(Artifact(layout.driver_floppy, "floppy",
-                                      "F6 driver floppy: txtsetup.oem, virtio drivers, winnt.sif"))
+            artifacts.append(Artifact(layout.driver_floppy, "floppy", "1.44 MB floppy (fda): " + wplan.describe()))
         if "drivers" in effective.cdroms(p, entry):
-            artifacts.append(Artifact(layout.driver_iso, "iso", "driver CD: virtio drivers, autounattend.xml"))
+            artifacts.append(Artifact(layout.driver_iso, "iso", "driver CD: " + wplan.describe()))
     for i, path in enumerate(layout.disks):
         if method == "import" and i == 0:
             continue

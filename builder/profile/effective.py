@@ -22,6 +22,20 @@ def windows_has_netkvm(profile: Profile) -> bool:
     return bool(w and w.drivers.media != "none" and "netkvm" in w.drivers.sets)
 
 
+def windows_answer_media(profile: Profile, entry: OsEntry) -> str | None:
+    """The medium holding the answer file and drivers: floppy or iso (a side CD).
+
+    XP/2003 read winnt.sif and F6 drivers from A: only. Later releases find
+    autounattend.xml at the root of any removable medium, so the driver CD
+    carries it (also with drivers.media none: then it holds only that file).
+    """
+    if not (entry.is_windows and profile.windows):
+        return None
+    if entry.windows.storage_driver_media == "floppy" or profile.windows.drivers.media == "floppy":
+        return "floppy"
+    return "iso"
+
+
 def machine_type(profile: Profile) -> str:
     if profile.machine.machine_type:
         return profile.machine.machine_type
@@ -59,7 +73,11 @@ def nic_model(profile: Profile, entry: OsEntry) -> str | None:
     if profile.virt == "pv":
         return "netfront"
     if entry.is_windows:
-        return "virtio" if windows_has_netkvm(profile) else entry.virt.default_nic_model
+        # XP/2003 stage netkvm for after setup (OemPnPDriversPath): the install
+        # keeps the in-box NIC; later releases load netkvm from DriverPaths.
+        if windows_has_netkvm(profile) and entry.windows.era == "unattend":
+            return "virtio"
+        return entry.virt.default_nic_model
     if profile.hypervisor == "xen":
         return "rtl8139"
     return entry.virt.default_nic_model
@@ -135,8 +153,7 @@ def cdroms(profile: Profile, entry: OsEntry) -> list[str]:
         cds.append("media")    # virt-install attaches a local --location ISO as a CD
     if method == "oemdrv":
         cds.append("oemdrv")
-    if entry.is_windows and profile.windows and profile.windows.drivers.media in ("iso", "auto") \
-            and (profile.windows.drivers.media == "iso" or entry.windows.storage_driver_media == "any"):
+    if windows_answer_media(profile, entry) == "iso":
         cds.append("drivers")
     return cds
 
@@ -145,8 +162,6 @@ def floppies(profile: Profile, entry: OsEntry) -> list[str]:
     out = []
     if profile.install.method == "ksfloppy":
         out.append("kickstart")
-    if entry.is_windows and profile.windows and (
-            profile.windows.drivers.media == "floppy"
-            or (profile.windows.drivers.media == "auto" and entry.windows.storage_driver_media == "floppy")):
+    if windows_answer_media(profile, entry) == "floppy":
         out.append("drivers")
     return out

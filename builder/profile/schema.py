@@ -362,6 +362,12 @@ class WindowsDrivers(Strict):
     media: Literal["auto", "floppy", "iso", "none"] = "auto"
 
 
+def _locale(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4}){1,2}", value):
+        raise ValueError(f"{value!r} is not a Windows language tag (e.g. en-US, de-DE, zh-Hans-CN)")
+    return value
+
+
 def _driver_set(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9_-]+", value):
         raise ValueError(f"{value!r} is not a driver set name (e.g. viostor, vioscsi, netkvm)")
@@ -374,10 +380,13 @@ class Windows(Strict):
     admin_password: Secret
     computer_name: Annotated[str, AfterValidator(_computer_name)]
     timezone: int | str = 85                     # winnt.sif index or a Windows time zone name
+    locale: Annotated[str, AfterValidator(lambda v: _locale(v))] = "en-US"   # autounattend.xml languages
     full_name: str = "golden"
     organization: str = "golden"
+    computer_type: str | None = None             # XP/2003 HAL; None: the catalog's (seed), "detect": Setup's
     drivers: WindowsDrivers = WindowsDrivers()
     first_logon_commands: list[str] = []
+    finish: Literal["poweroff", "reboot", "none"] = "poweroff"   # after the first-logon commands
 
     @field_validator("full_name", "organization")
     @classmethod

@@ -249,6 +249,12 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
                                 inactivity=p.install.inactivity,
                                 disk_targets=effective.disk_targets(p, entry))
             outcome = watchdog.run(on_progress)
+            if entry.is_windows:
+                from builder.windows import wiring
+                outcome = wiring.continue_setup(dom, outcome, lambda spent: Watchdog(
+                    dom, layout.serial_log, timeout=max(60.0, p.install.timeout - spent),
+                    inactivity=p.install.inactivity, disk_targets=effective.disk_targets(p, entry),
+                ).run(on_progress), event)
         except (KeyboardInterrupt, _Terminated):
             outcome = Outcome("interrupted", "interrupted (Ctrl-C or SIGTERM)", time.monotonic() - started,
                               "interrupted")

@@ -86,6 +86,20 @@ def _floppy(path) -> list[str]:
     return ["--disk", f"path={path},device=floppy"]
 
 
+def _paravirt_devices(profile: Profile, entry: OsEntry, target: InstallTarget) -> list[str]:
+    if target.virt_type == "xen":
+        return []
+    if entry.is_windows:
+        # A virtio device Windows has no driver for is an unknown device, and
+        # XP/2003 greet it with a "Found New Hardware" wizard at first logon:
+        # only the devices whose drivers the profile loads.
+        sets = set(profile.windows.drivers.sets) if profile.windows and profile.windows.drivers.media != "none" \
+            else set()
+        out = ["--rng", "/dev/urandom"] if "viorng" in sets else []
+        return out + ["--memballoon", "virtio" if "balloon" in sets else "none"]
+    return ["--rng", "/dev/urandom"] if entry.virt.virtio else []
+
+
 def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: InstallTarget) -> list[str]:
     media = target.media or profile.install.media
     method = profile.install.method
@@ -113,8 +127,7 @@ def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: In
         argv += ["--console", f"pty,log.file={layout.serial_log}"]
     else:
         argv += ["--serial", f"pty,log.file={layout.serial_log}"]
-    if target.virt_type != "xen" and (entry.virt.virtio or entry.is_windows):
-        argv += ["--rng", "/dev/urandom"]
+    argv += _paravirt_devices(profile, entry, target)
     if effective.clock_offset(profile, entry) == "localtime":
         argv += ["--clock", "offset=localtime"]
     argv += _install_source(profile, entry, layout, media, method)
