@@ -276,11 +276,8 @@ def _kickstart(p, entry, add):
 
 
 def _image_steps(p, add):
-    try:
-        from builder.image import seal as seal_ops
-        known = set(seal_ops.operation_names())
-    except Exception:      # the image layer is optional for planning
-        known = None
+    from builder.image.seal import OPERATIONS
+    known = set(OPERATIONS)
     if known is not None:
         for field in ("skip", "only"):
             for i, name in enumerate(getattr(p.seal, field) or []):

@@ -1,0 +1,102 @@
+"""Open guest images: pick a backend, check nobody uses them, always clean up.
+
+`auto` uses the loop backend (host kernel mounts, about a second) when the
+process is root and every file system the guest needs is one the host kernel
+mounts; anything else goes to one guestfs appliance shared by the batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from builder.errors import HostError, InputError
+from builder.image import inuse
+from builder.image.diskfile import DiskFile, describe
+from builder.image.guest import Guest, no_os_error
+from builder.image.guestfs_backend import open_session
+from builder.image.host import sigterm_as_interrupt
+from builder.image.loop import LoopUnsupported, open_loop
+
+log = logging.getLogger("golden.image")
+
+BACKENDS = ("auto", "loop", "guestfs")
+
+
+@contextlib.contextmanager
+def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", readonly: bool = False,
+                connect_uri: str | None = None, check_in_use: bool = True,
+                protect_backing: bool = False) -> Iterator[list[Guest]]:
+    """Open several images at once; yields one guest handle per path, in order.
+
+    Images the loop backend can take are loop-mounted; all others share one
+    guestfs appliance. `protect_backing` refuses a read-write open of an image
+    that is the backing file of existing overlays.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}", hint="use one of: " + ", ".join(BACKENDS))
+    disks: list[DiskFile] = [describe(p) for p in paths]
+    seen: dict[tuple[int, int], Path] = {}
+    for d in disks:
+        st = os.stat(d.path)
+        if (st.st_dev, st.st_ino) in seen:
+            raise InputError("the same image is named twice in one batch", where=str(d.path))
+        seen[(st.st_dev, st.st_ino)] = d.path
+    for d in disks:
+        below = [seen[k] for k in ((os.stat(p).st_dev, os.stat(p).st_ino) for p in d.backing_chain
+                                   if os.path.exists(p)) if k in seen]
+        if below and not readonly:
+            raise InputError(f"the batch also opens {below[0]}, a backing file of this image",
+                             where=str(d.path), hint="writing a base under an open overlay corrupts it; "
+                                                     "open them in separate batches")
+    if not readonly:
+        for d in disks:
+            if not os.access(d.path, os.W_OK):
+                raise InputError("the image is not writable", where=str(d.path),
+                                 hint="fix its permissions, or open it read-only")
+    warnings = inuse.check_many(disks, readonly=readonly, connect_uri=connect_uri,
+                                protect_backing=protect_backing) if check_in_use else [[] for _ in disks]
+    for d, ws in zip(disks, warnings):
+        for w in ws:
+            log.warning("%s: %s", d.path, w)
+
+    with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+        guests: list[Guest | None] = [None] * len(disks)
+        rest = []
+        for i, d in enumerate(disks):
+            if backend == "guestfs":
+                rest.append(i)
+                continue
+            try:
+                guest = stack.enter_context(open_loop(d, readonly))
+            except LoopUnsupported as e:
+                if backend == "loop":
+                    raise HostError(f"the loop backend cannot open this image: {e}", where=str(d.path),
+                                    hint="use the guestfs backend") from None
+                log.info("%s: using guestfs: %s", d.path, e)
+                rest.append(i)
+                continue
+            if guest.root_device is None:
+                raise no_os_error(guest.image)
+            guests[i] = guest
+        if rest:
+            session = open_session([disks[i] for i in rest], [readonly] * len(rest))
+            stack.callback(session.close)
+            for i, guest in zip(rest, session.guests):
+                guests[i] = guest
+        for guest, ws in zip(guests, warnings):
+            guest.warnings.extend(ws)
+        yield guests  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, *, backend: str = "auto", readonly: bool = False,
+               connect_uri: str | None = None, check_in_use: bool = True,
+               protect_backing: bool = False) -> Iterator[Guest]:
+    """Open one image; yields its guest handle. See open_images."""
+    with open_images([path], backend=backend, readonly=readonly, connect_uri=connect_uri,
+                     check_in_use=check_in_use, protect_backing=protect_backing) as guests:
+        yield guests[0]

@@ -1,0 +1,138 @@
+"""The guest's /etc/fstab: parse it and turn it into a mount plan for this disk."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from builder.image.model import Filesystem, Mount, Partition
+
+# Entries that never name a block device on this disk.
+_VIRTUAL = {"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "usbfs", "binfmt_misc", "cgroup",
+            "debugfs", "securityfs", "mqueue", "hugetlbfs", "nfs", "nfs4", "cifs", "smbfs",
+            "none", "rpc_pipefs", "fuse", "autofs"}
+_DISK_NAME = re.compile(r"^/dev/(?:[shv]d|xvd)([a-z]+)(\d+)?$")
+_CCISS = re.compile(r"^/dev/(?:cciss|ida)/c0d(\d+)(?:p(\d+))?$")
+
+
+@dataclass(frozen=True)
+class FstabEntry:
+    spec: str
+    mountpoint: str
+    fstype: str
+    options: str
+    dump: int
+    passno: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _unescape(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_fstab(text: str) -> list[FstabEntry]:
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) < 2:
+            continue
+        fields += ["auto", "defaults", "0", "0"][len(fields) - 2:]
+        dump = int(fields[4]) if fields[4].isdigit() else 0
+        passno = int(fields[5]) if fields[5].isdigit() else 0
+        entries.append(FstabEntry(_unescape(fields[0]), _unescape(fields[1]), fields[2],
+                                  fields[3], dump, passno))
+    return entries
+
+
+def _mapper_name(name: str) -> tuple[str, str] | None:
+    """VG and LV from a device-mapper name: dashes inside names are doubled."""
+    parts = re.split(r"(?<!-)-(?!-)", name)
+    if len(parts) != 2:
+        return None
+    return parts[0].replace("--", "-"), parts[1].replace("--", "-")
+
+
+def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Partition]) -> str | None:
+    """The device (in our /dev/sdaN, /dev/VG/LV naming) an fstab spec refers to."""
+    by_dev = {f.device: f for f in filesystems}
+    key, sep, value = spec.partition("=")
+    if sep and key in ("UUID", "LABEL", "PARTUUID", "PARTLABEL"):
+        value = value.strip('"')
+    elif spec.startswith("/dev/disk/by-uuid/"):
+        key, value = "UUID", spec.rsplit("/", 1)[1]
+    elif spec.startswith("/dev/disk/by-label/"):
+        key, value = "LABEL", re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)),
+                                     spec.rsplit("/", 1)[1])
+    elif spec.startswith("/dev/disk/by-partuuid/"):
+        key, value = "PARTUUID", spec.rsplit("/", 1)[1]
+    else:
+        key = ""
+    if key == "UUID":
+        for f in filesystems:
+            if f.uuid and f.uuid.lower() == value.lower():
+                return f.device
+        return None
+    if key == "LABEL":
+        for f in filesystems:
+            if f.label == value:
+                return f.device
+        return None
+    if key in ("PARTUUID", "PARTLABEL"):
+        for p in partitions:
+            if (key == "PARTUUID" and p.uuid.lower() == value.lower()) or \
+               (key == "PARTLABEL" and p.name == value):
+                return p.device
+        return None
+    if spec.startswith("/dev/mapper/"):
+        vg_lv = _mapper_name(spec[len("/dev/mapper/"):])
+        if vg_lv:
+            dev = f"/dev/{vg_lv[0]}/{vg_lv[1]}"
+            return dev if dev in by_dev else None
+        return None
+    m = _DISK_NAME.match(spec)
+    n = _CCISS.match(spec)
+    if m or n:
+        # Every guest here is one disk: the first disk's name maps to ours.
+        first = (m.group(1) == "a") if m else (n.group(1) == "0")
+        number = (m.group(2) if m else n.group(2))
+        if not first:
+            return None
+        dev = f"/dev/sda{number or ''}"
+        return dev if dev in by_dev else None
+    if spec.startswith("/dev/") and spec.count("/") == 3:
+        return spec if spec in by_dev else None          # /dev/VG/LV
+    return None
+
+
+def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partitions: list[Partition],
+               root_device: str) -> tuple[list[Mount], list[str]]:
+    """Root first, then every fstab file system on this disk, parents before children."""
+    by_dev = {f.device: f for f in filesystems}
+    mounts = [Mount("/", root_device, by_dev[root_device].fstype)]
+    notes = []
+    used = {root_device}
+    for e in entries:
+        if e.mountpoint == "/" or not e.mountpoint.startswith("/"):
+            continue
+        if e.fstype in ("swap",) or e.fstype in _VIRTUAL:
+            continue
+        opts = e.options.split(",")
+        if "noauto" in opts or "bind" in opts or "rbind" in opts:
+            continue
+        device = resolve_spec(e.spec, filesystems, partitions)
+        if device is None:
+            if e.spec.startswith(("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/")):
+                notes.append(f"fstab: {e.spec} for {e.mountpoint} is not on this disk; not mounted")
+            continue
+        fs = by_dev[device]
+        if fs.fstype == "swap" or device in used:
+            continue
+        used.add(device)
+        mounts.append(Mount(e.mountpoint.rstrip("/") or "/", device, fs.fstype))
+    mounts[1:] = sorted(mounts[1:], key=lambda m: (m.mountpoint.count("/"), m.mountpoint))
+    return mounts, notes
