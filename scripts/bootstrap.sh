@@ -15,7 +15,7 @@ libguestfs-tools python3-guestfs
 linux-image-amd64 busybox-static e2fsprogs fdisk cpio openssh-client
 xorriso genisoimage mtools dosfstools
 isolinux syslinux syslinux-common extlinux pxelinux grub-efi-amd64-bin grub-common
-dnsmasq-base iproute2 iptables
+dnsmasq-base iproute2 iptables libxml2-utils
 python3-venv python3-dev
 chromium
 "

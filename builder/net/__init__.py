@@ -1,0 +1,1 @@
+"""Network installs and host networking: PXE trees and servers, bridges, libvirt networks."""
