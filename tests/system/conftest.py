@@ -1,0 +1,49 @@
+"""System-test fixtures shared across modules: one real demo install per session."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from demo_build import derived_profile, undefine, unique_name
+from tests.conftest import golden_bin
+
+
+@dataclass
+class DemoInstall:
+    name: str
+    profile: Path
+    build_dir: Path
+    disk: Path
+    domain_xml: Path
+    serial_log: Path
+    result: dict
+
+
+@pytest.fixture(scope="session")
+def libvirt_up():
+    from builder.virt import services
+    services.ensure_running()
+
+
+@pytest.fixture(scope="session")
+def demo_install(libvirt_up, tmp_path_factory) -> DemoInstall:
+    """`golden install` of the demo profile under libvirt (TCG here), once per session.
+
+    The installed domain stays defined (shut off) until the session ends, so tests
+    can use it as a clone source; treat its disk as read-only or copy it first.
+    """
+    work = tmp_path_factory.mktemp("demo-golden")
+    name = unique_name("t-demo")
+    profile = derived_profile(work, name)
+    run = golden_bin("install", profile, "--json", timeout=1500)
+    assert run.code == 0, f"demo install failed ({run.code}):\n{run.err}\n{run.out}"
+    result = json.loads(run.out)
+    build = work / f"{name}.build"
+    yield DemoInstall(name=name, profile=profile, build_dir=build, disk=Path(result["disks"][0]),
+                      domain_xml=Path(result["domain_xml"]), serial_log=Path(result["serial_log"]),
+                      result=result)
+    undefine(name)
