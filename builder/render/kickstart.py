@@ -7,6 +7,9 @@ parsed by pykickstart at the release's version before anyone sees it.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ import jinja2
 from builder import __version__, catalog, paths
 from builder.catalog import OsEntry
 from builder.errors import InputError
+from builder.fsutil import atomic_write
 from builder.profile import effective
 from builder.profile.loader import LoadedProfile
 from builder.profile.secrets import crypt_password
@@ -215,7 +219,33 @@ def render(loaded: LoadedProfile, host: HostFacts = HostFacts()) -> KickstartRes
 
 
 def validate(text: str, version: str, name: str = "ks.cfg") -> tuple[str, ...]:
-    """Parse with pykickstart at `version`; errors raise, warnings are returned."""
+    """Parse with pykickstart at `version`; errors raise, warnings are returned.
+
+    A text that passed once is remembered (keyed by text, version and pykickstart's
+    version): loading pykickstart costs more than a whole no-op `golden build`.
+    """
+    memo = _memo_path(text, version)
+    try:
+        return tuple(json.loads(memo.read_text()))
+    except (OSError, ValueError):
+        pass
+    found = _validate(text, version, name)
+    with contextlib.suppress(OSError):
+        atomic_write(memo, json.dumps(list(found)))
+    return found
+
+
+def _memo_path(text: str, version: str) -> Path:
+    from importlib.metadata import version as dist_version
+    try:
+        pyks = dist_version("pykickstart")
+    except Exception:                      # noqa: BLE001
+        pyks = "unknown"
+    key = hashlib.sha256(f"{pyks}\0{version}\0{text}".encode()).hexdigest()
+    return paths.cache_dir() / "kickstart-valid" / key
+
+
+def _validate(text: str, version: str, name: str) -> tuple[str, ...]:
     from pykickstart.errors import KickstartError
     from pykickstart.parser import KickstartParser
     from pykickstart.version import makeVersion

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +32,32 @@ def libvirt_up():
 
 
 @pytest.fixture(scope="session")
-def demo_install(libvirt_up, tmp_path_factory) -> DemoInstall:
+def vm_dirs():
+    """mktemp(name) -> a fresh directory libvirt's qemu user can enter, removed after the session.
+
+    pytest's own temp root is 0700 and every pytest start resets it, so files handed to
+    qemu:///system live under /var/tmp instead.
+    """
+    root = Path(tempfile.mkdtemp(prefix="golden-tests-", dir="/var/tmp"))
+    root.chmod(0o755)
+
+    def mktemp(name: str) -> Path:
+        d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+        d.chmod(0o755)
+        return d
+
+    yield mktemp
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_install(libvirt_up, vm_dirs) -> DemoInstall:
     """`golden install` of the demo profile under libvirt (TCG here), once per session.
 
     The installed domain stays defined (shut off) until the session ends, so tests
     can use it as a clone source; treat its disk as read-only or copy it first.
     """
-    work = tmp_path_factory.mktemp("demo-golden")
+    work = vm_dirs("demo-golden")
     name = unique_name("t-demo")
     profile = derived_profile(work, name)
     run = golden_bin("install", profile, "--json", timeout=1500)

@@ -14,9 +14,21 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def reachable(directory: Path) -> Path:
+    """Let libvirt's qemu user enter DIRECTORY: pytest makes its temp dirs 0700."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for d in [directory, *directory.parents]:
+        if d == Path("/"):
+            break
+        mode = d.stat().st_mode
+        if not mode & 0o001:
+            d.chmod(mode | 0o011)
+    return directory
+
+
 def derived_profile(directory: Path, name: str, extends: str = "demo", **fields) -> Path:
     """Write DIRECTORY/NAME.yaml extending a shipped profile, output into DIRECTORY."""
-    directory.mkdir(parents=True, exist_ok=True)
+    reachable(directory)
     data = {"extends": extends, "name": name, "output": {"dir": str(directory)}}
     for key, value in fields.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

@@ -1,0 +1,192 @@
+"""`golden build` for real: demo profile to published image, cache, failure, interruption.
+
+One profile file is edited through the module, in order: build, no-op rebuild,
+changed %post, hung %post (fails, previous image kept), killed builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from demo_build import unique_name
+from tests.conftest import GOLDEN, golden_bin
+
+pytestmark = pytest.mark.system
+
+SECRET = (Path(__file__).resolve().parents[2] / "profiles" / "secrets" / "root.pass").read_text().strip()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def domains() -> set[str]:
+    import libvirt
+    conn = libvirt.open("qemu:///system")
+    try:
+        return {d.name() for d in conn.listAllDomains(0)}
+    finally:
+        conn.close()
+
+
+class Subject:
+    def __init__(self, work: Path):
+        self.work = work
+        self.name = unique_name("t-build")
+        self.profile = work / f"{self.name}.yaml"
+        self.images = work / "images"
+
+    def write(self, post: str, **install) -> None:
+        data = {"extends": "demo", "name": self.name, "output": {"dir": str(self.images)},
+                "kickstart": {"post": post}}
+        if install:
+            data["install"] = install
+        self.profile.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def build(self, *args, timeout=1500):
+        return golden_bin("build", self.profile, "--json", *args, timeout=timeout)
+
+    @property
+    def image(self) -> Path:
+        return self.images / f"{self.name}.qcow2"
+
+    @property
+    def manifest(self) -> Path:
+        return self.images / f"{self.name}.manifest.json"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.images / f"{self.name}.build"
+
+    def published(self) -> tuple[str, str]:
+        return sha(self.image), sha(self.manifest)
+
+
+GOOD_POST = "echo first > /root/which-post\n"
+HUNG_POST = "echo about to hang\nsleep 100000\n"
+
+
+@pytest.fixture(scope="module")
+def subject(libvirt_up, vm_dirs):
+    s = Subject(vm_dirs("build"))
+    s.write(GOOD_POST)
+    run = s.build()
+    assert run.code == 0, run.err
+    s.first = json.loads(run.out)
+    return s
+
+
+def test_build_publishes_image_manifest_template_and_report(subject):
+    out = subject.first
+    assert out["status"] == "published"
+    assert [st["status"] for st in out["stages"]] == ["ran"] * 8
+    manifest = json.loads(subject.manifest.read_text())
+    assert manifest["status"] == "published"
+    assert manifest["image"]["sha256"] == sha(subject.image)
+    assert manifest["image"]["format"] == "qcow2"
+    from builder.virt import accel
+    assert manifest["accelerator"] == accel.probe().virt_type
+    for tool in ("golden", "qemu", "libvirt", "libguestfs", "virt-install"):
+        assert manifest["tools"][tool][0].isdigit(), (tool, manifest["tools"])
+    assert all(st["seconds"] >= 0 for st in manifest["stages"])
+    assert manifest["os"]["distro"] == "golden-demo"
+    assert len(manifest["profile"]["sha256"]) == 64
+    for art in manifest["artifacts"]:
+        if art["sha256"] and Path(art["path"]).exists() and art["kind"] != "image":
+            assert sha(Path(art["path"])) == art["sha256"], art["path"]
+    assert manifest["inspect"]["hostname"] == "demo-golden"
+    sealed = {op["name"]: op for op in manifest["seal"]["operations"]}
+    assert sealed["machine-id"]["result"] == "changed"
+    # The secret's value never reaches an artifact or the manifest.
+    for path in [subject.manifest, *subject.build_dir.glob("*.json")]:
+        assert SECRET not in path.read_text(), path
+    template = Path(manifest["domain_xml"])
+    assert str(subject.image) in template.read_text()
+    check = subprocess.run(["virt-xml-validate", str(template), "domain"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert subject.name not in domains(), "the build's scaffolding domain was left defined"
+    report = subject.images / f"{subject.name}.report.html"
+    assert report.exists() and subject.name in report.read_text()
+
+
+def test_unchanged_profile_rebuilds_nothing(subject):
+    before = subject.published()
+    mtime = subject.image.stat().st_mtime_ns
+    run = golden_bin("build", subject.profile)
+    assert run.code == 0, run.err
+    assert "up to date" in run.out and "nothing rebuilt" in run.out
+    assert subject.published() == before
+    assert subject.image.stat().st_mtime_ns == mtime
+
+
+def test_changed_post_reruns_from_the_kickstart_on(subject):
+    subject.write("echo second > /root/which-post\n")
+    run = subject.build()
+    assert run.code == 0, run.err
+    status = {st["name"]: st["status"] for st in json.loads(run.out)["stages"]}
+    assert status == {"validate": "ran", "kickstart": "ran", "media": "cached", "install": "ran",
+                      "inspect": "ran", "customize": "ran", "seal": "ran", "publish": "ran"}
+    from builder.image import open_image
+    overlay = subject.work / "check.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(subject.image),
+                    str(overlay)], check=True)
+    with open_image(overlay, readonly=True) as g:
+        assert g.read_text("/root/which-post").strip() == "second"
+    overlay.unlink()
+
+
+def test_hung_install_fails_and_keeps_the_previous_image(subject):
+    before = subject.published()
+    subject.write(HUNG_POST, inactivity="40s", timeout="6m")
+    run = subject.build(timeout=900)
+    assert run.code == 4, run.err
+    assert "inactiv" in run.err or "hung" in run.err or "no progress" in run.err, run.err
+    assert subject.published() == before
+    record = json.loads((subject.build_dir / "build.json").read_text())
+    assert record["status"] == "failed"
+    assert record["failure"]["stage"] == "install" and record["failure"]["exit_code"] == 4
+    assert any("about to hang" in line for line in record["failure"]["serial_tail"])
+    shot = record["failure"]["screenshot"]
+    assert shot and Path(shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert subject.name not in domains()
+    assert not list(subject.images.glob(f".{subject.name}.*.tmp"))
+
+
+def _start_and_wait_for_install(subject) -> subprocess.Popen:
+    proc = subprocess.Popen([str(GOLDEN), "build", str(subject.profile)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while subject.name not in domains():
+        assert proc.poll() is None, "the build ended before its install started"
+        assert time.monotonic() < deadline, "the install never started"
+        time.sleep(1)
+    time.sleep(5)
+    return proc
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_build_leaves_no_domain_and_the_previous_image(subject, sig):
+    before = subject.published()
+    subject.write(HUNG_POST, inactivity="5m", timeout="10m")
+    proc = _start_and_wait_for_install(subject)
+    os.kill(proc.pid, sig)
+    code = proc.wait(timeout=120)
+    assert code != 0
+    assert subject.published() == before
+    # The next golden command (here: a build of the previous, unchanged profile) leaves no domain behind.
+    subject.write("echo second > /root/which-post\n")
+    run = golden_bin("build", subject.profile)
+    assert run.code == 0, run.err
+    assert "up to date" in run.out
+    assert subject.name not in domains()
+    assert subject.published() == before
+    assert not list(subject.images.glob(f".{subject.name}.*.tmp"))
