@@ -38,5 +38,31 @@ def install_target(loaded: LoadedProfile, connect: str | None = None, mac: str |
     return InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media)
 
 
+def demo_media_for_plan() -> tuple[str | None, str]:
+    """The demo ISO a plan names, and a note saying whether it exists yet.
+
+    `golden plan` must not build it (seconds of work, files in the cache):
+    it names the cache path the first install will fill.
+    """
+    from builder.demo.media import cached_iso
+    from builder.errors import HostError
+
+    try:
+        iso, cached = cached_iso()
+    except HostError as exc:
+        return None, f"demo media cannot be built on this host: {exc.message}"
+    if cached:
+        return str(iso), f"demo media: {iso} (cached)"
+    return str(iso), (f"demo media: {iso} does not exist yet; `golden install` builds it first "
+                      "(or run `golden demo-media`)")
+
+
 def plan_for(loaded: LoadedProfile, connect: str | None = None, cwd: Path | None = None) -> BuildPlan:
-    return make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(), target=install_target(loaded, connect))
+    media, note = None, None
+    if loaded.profile.install.media == "demo":
+        media, note = demo_media_for_plan()
+    plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(),
+                     target=install_target(loaded, connect, media=media))
+    if note:
+        plan.notes.insert(0, note)
+    return plan

@@ -135,6 +135,14 @@ def _place(src: Path, dest: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
+def cached_iso() -> tuple[Path, bool]:
+    """Where build_demo_media() keeps the ISO for this host's inputs, and whether
+    it is already there. Builds nothing (for `golden plan`)."""
+    final = paths.cache_dir() / "demo-media" / cache_key(inputs())
+    media = _cached(final)
+    return (media.iso, True) if media else (final / ISO_NAME, False)
+
+
 def build_demo_media(out_dir: Path | None = None, *, force: bool = False) -> DemoMedia:
     """The demo install media (ISO, kernel, initrd), built on first use.
 

@@ -31,10 +31,26 @@ def ks_arg(entry: OsEntry, delivery: str, *, url: str | None = None) -> list[str
     raise InputError(f"unknown kickstart delivery {delivery!r}")
 
 
+def repo_value(url: str) -> str:
+    """An install tree URL as Anaconda reads it on the kernel command line.
+
+    http and ftp trees are given as URLs, but every release spells an NFS tree
+    `nfs:HOST:/PATH` (RHEL 5 `method=nfs:HOST:/PATH`, RHEL 6 `repo=`, RHEL 7+
+    `inst.repo=`); `nfs://HOST/PATH` is not understood by any of them.
+    """
+    if url.startswith("nfs://"):
+        host, slash, path = url[len("nfs://"):].partition("/")
+        if not host or not slash:
+            raise InputError(f"NFS install tree {url!r} needs a server and a path",
+                             hint="write it as nfs://SERVER/PATH")
+        return f"nfs:{host}:/{path}"
+    return url
+
+
 def repo_arg(entry: OsEntry, url: str | None) -> list[str]:
     if not url or not entry.boot.repo_arg:
         return []
-    return [f"{entry.boot.repo_arg}={url}"]
+    return [f"{entry.boot.repo_arg}={repo_value(url)}"]
 
 
 def installer_console(entry: OsEntry, virt: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def tool_checks() -> list[Check]:
     required = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "virt-install": "virtinst",
                 "virsh": "libvirt-clients"}
     optional = {"qemu-storage-daemon": "qemu-system-common", "xorriso": "xorriso", "mdir": "mtools",
-                "dnsmasq": "dnsmasq-base", "virt-xml-validate": "libvirt-clients", "losetup": "mount"}
+                "dnsmasq": "dnsmasq-base", "losetup": "mount"}
     for tool, package in required.items():
         path = shutil.which(tool)
         out.append(Check(tool, "ok" if path else "fail", path or "missing",
@@ -95,6 +96,38 @@ def tool_checks() -> list[Check]:
         present = os.path.exists(firmware)
         out.append(Check(Path(firmware).name, "ok" if present else "warn",
                          f"{firmware} ({use})" if present else f"missing: needed for {use}"))
+    return out
+
+
+# The smallest domain libvirt's schema accepts: proves the schema files are there too.
+_PROBE_DOMAIN = ("<domain type='qemu'><name>golden-doctor</name><memory>65536</memory>"
+                 "<os><type>hvm</type></os></domain>\n")
+
+
+def xml_checks() -> list[Check]:
+    """virt-xml-validate is a shell script around xmllint: it works only when both are there."""
+    xmllint, validate = shutil.which("xmllint"), shutil.which("virt-xml-validate")
+    out = [Check("xmllint", "ok" if xmllint else "warn", xmllint or "missing: libvirt XML goes unchecked",
+                 "" if xmllint else "apt-get install libxml2-utils")]
+    if validate is None:
+        out.append(Check("virt-xml-validate", "warn", "missing: libvirt XML goes unchecked",
+                         "apt-get install libvirt-clients"))
+        return out
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as f:
+        f.write(_PROBE_DOMAIN)
+        f.flush()
+        try:
+            proc = subprocess.run([validate, f.name, "domain"], capture_output=True, text=True, timeout=30)
+            why = (proc.stderr or proc.stdout).strip()
+            works = proc.returncode == 0
+        except (OSError, subprocess.SubprocessError) as exc:
+            works, why = False, str(exc)
+    if works:
+        out.append(Check("virt-xml-validate", "ok", f"{validate}: validates domain XML"))
+    else:
+        out.append(Check("virt-xml-validate", "warn", f"{validate} cannot validate a minimal domain: "
+                         f"{why.splitlines()[-1] if why else 'no output'}",
+                         "apt-get install libxml2-utils libvirt-clients (xmllint and libvirt's schemas)"))
     return out
 
 
@@ -153,5 +186,5 @@ def run(image_dir: Path, start_services: bool = False) -> list[Check]:
     checks = cpu_checks() + kvm_checks(accel.probe()) + xen_checks() + service_checks()
     if started:
         checks.append(Check("started", "info", ", ".join(started)))
-    checks += tool_checks() + storage_checks(image_dir)
+    checks += tool_checks() + xml_checks() + storage_checks(image_dir)
     return checks

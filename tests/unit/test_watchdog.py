@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from builder.virt.watchdog import Outcome, SerialTail, Snapshot, Watchdog
+from builder.virt.watchdog import Outcome, SerialTail, Snapshot, Watchdog, WriteActivity
 
 libvirt = pytest.importorskip("libvirt")
 
@@ -114,3 +114,33 @@ def test_serial_tail_handles_partial_lines_and_escapes(tmp_path):
     with open(log, "ab") as f:
         f.write(b"ld\n")
     assert tail.read() == ["world"]
+
+
+# --- what counts as writing ------------------------------------------------
+
+def test_an_installer_at_work_is_writing():
+    w = WriteActivity()
+    assert w.update(0.0, 0) is False
+    assert w.update(1.0, 4 << 20) is True          # 4 MiB in a second
+    assert w.update(2.0, 4 << 20) is False         # nothing new this poll
+    assert w.update(3.0, (4 << 20) + 4096) is True  # a little more, right after a lot
+
+
+def test_background_trickle_is_not_activity():
+    # A hung installer's kernel: journal commits and ext4 lazy inode-table
+    # init, tens of KiB every half minute (measured on a hung demo %post).
+    w = WriteActivity()
+    written = 100 << 20
+    w.update(0.0, written)
+    now = 0.0
+    for burst in (49152, 77824, 12288, 49152, 77824):
+        now += 31.0
+        written += burst
+        assert w.update(now, written) is False, f"{burst} B at {now} s"
+
+
+def test_steady_small_writes_add_up_within_the_window():
+    w = WriteActivity(window=30.0, floor=256 << 10)
+    results = [w.update(float(t), t * (16 << 10)) for t in range(1, 30)]   # 16 KiB/s
+    assert results[:15] == [False] * 15 and all(results[16:])
+
