@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -22,24 +23,38 @@ def doctor_cmd(
     image_dir: Path = typer.Option(Path("/var/lib/libvirt/images"), "--image-dir",
                                    help="Where guest images live (checked for access and SELinux labels)."),
     reprobe: bool = typer.Option(False, "--reprobe", help="Probe KVM again instead of using this boot's answer."),
+    connect: Optional[str] = typer.Option(None, "--connect", "-c",
+                                          help="Check a remote libvirt host (e.g. qemu+ssh://host/system) "
+                                               "through the connection instead of this machine."),
 ):
     """Check the host: CPU flags, KVM (probed for real), daemons, tools, storage."""
-    from builder.virt import accel, doctor
+    from builder.virt import accel, connection, doctor
 
-    if reprobe:
-        accel.probe(force=True)
-    checks = doctor.run(image_dir, start_services=start_services)
+    if connect and not connection.is_local(connect):
+        from builder.errors import InputError
+        from builder.virt import doctor_remote
+
+        if start_services:
+            raise InputError("--start-services starts this machine's daemons, not a remote host's",
+                             hint=f"start libvirtd on the host of {connect} with its init system")
+        checks, probed = doctor_remote.run(connect, reprobe=reprobe)
+        accelerator, title = (probed.accel if probed else "unknown"), f"golden doctor: {connect}"
+    else:
+        if reprobe:
+            accel.probe(force=True)
+        checks = doctor.run(image_dir, start_services=start_services)
+        accelerator, title = accel.probe().accel, "golden doctor"
     failed = [c for c in checks if c.verdict == "fail"]
     if as_json:
-        print_json({"accelerator": accel.probe().accel, "checks": [c.to_json() for c in checks],
+        print_json({"accelerator": accelerator, "connect": connect, "checks": [c.to_json() for c in checks],
                     "ok": not failed})
     else:
-        table = Table(title="golden doctor")
+        table = Table(title=title)
         for col in ("check", "verdict", "detail", "fix"):
             table.add_column(col)
         for c in checks:
             table.add_row(c.name, f"[{_STYLE[c.verdict]}]{c.verdict}[/]", c.detail, c.fix)
         console.print(table)
-        console.print(f"accelerator: [bold]{accel.probe().accel.upper()}[/bold]")
+        console.print(f"accelerator: [bold]{accelerator.upper()}[/bold]")
     if failed:
         raise typer.Exit(EXIT_HOST)

@@ -101,6 +101,10 @@ def attach_cmd(domain: str = typer.Argument(..., help="A defined libvirt domain.
     if connection.is_local(uri) and "system" in uri:
         access.check_reachable(iso_path, "driver ISO", "--iso")
     with connection.connection(uri) as conn:
+        if not connection.is_local(uri) and connection.lookup_domain(conn, domain) is not None:
+            from builder.virt import remote     # the daemon there cannot open our path: send the ISO
+
+            iso_path = remote.upload_for_domain(conn, uri, domain, iso_path, console.print)
         result = attach.attach(conn, domain, iso_path)
     if as_json:
         print_json(result.__dict__)

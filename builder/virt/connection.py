@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from builder.errors import HostError, InputError
 
@@ -28,6 +29,9 @@ def open_connection(uri: str, readonly: bool = False):
                              hint="e.g. qemu:///system, qemu+ssh://host/system, xen:///system") from exc
         hint = "start the daemons with `golden doctor --start-services`" if is_local(uri) else \
             "check that libvirtd runs on that host and that you can reach it (ssh keys, firewall)"
+        socket = parse_qs(urlparse(uri).query).get("socket", [None])[0]
+        if socket and not os.path.exists(socket):
+            hint = f"the URI names the socket {socket}, which does not exist; drop ?socket= or fix the path"
         raise HostError(f"cannot connect to libvirt at {uri}: {message}", hint=hint) from exc
 
 

@@ -26,7 +26,7 @@ from builder.layout import BuildLayout
 from builder.plan import BuildPlan, make_plan
 from builder.profile import effective
 from builder.profile.loader import LoadedProfile
-from builder.virt import access, connection, identity, screenshot, services
+from builder.virt import access, connection, identity, remote, screenshot, services
 from builder.virt.hostfacts import default_connect_uri, host_facts, resolve_osinfo
 from builder.virt.install_cmd import InstallTarget
 from builder.virt.watchdog import Outcome, Watchdog
@@ -139,6 +139,12 @@ def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout) -> Non
     if p.hypervisor == "xen" and conn.getType().lower() != "xen":
         raise HostError(f"profile {p.name} needs a Xen host; {uri} is {conn.getType()}",
                         hint="run it with --connect xen:///system on a Xen host")
+    if (p.install.media or "").startswith("nfs://") and p.install.method in ("location", "ksfloppy"):
+        # virt-install (4.x) dropped NFS --location: it would fail after golden wrote its inputs.
+        raise InputError(f"virt-install cannot fetch the installer kernel from the NFS tree {p.install.media}",
+                         where="install.media",
+                         hint="serve the tree over http or ftp, or mount it here, set install.media to the "
+                              "folder and add the tree to install.extra_args (e.g. inst.repo=nfs:HOST:/PATH)")
     access.check_writable_dir(layout.build_dir, "build directory", "output.dir")
     if connection.is_local(uri) and "system" in uri:
         access.check_reachable(layout.build_dir, "build directory", "output.dir")
@@ -214,7 +220,8 @@ def _mac(loaded: LoadedProfile, conn) -> str | None:
 # --- the install -------------------------------------------------------------
 
 def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: bool = False,
-            cwd: Path | None = None, on_progress=None, on_event=None) -> InstallResult:
+            cwd: Path | None = None, on_progress=None, on_event=None,
+            inputs_ready: bool = False) -> InstallResult:
     p = loaded.profile
     entry = catalog.get(p.os)
     uri = connect or default_connect_uri()
@@ -223,17 +230,21 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
         services.ensure_running()
     event = on_event or (lambda message: None)
     with connection.connection(uri) as conn:
-        for name in reap_orphans(conn):
+        reaped = reap_orphans(conn)
+        for name in reaped:
             event(f"removed domain {name} left by an interrupted golden run")
         preflight(loaded, conn, uri, layout)
+        # A remote host sees none of our paths: files travel as storage volumes (virt/remote.py).
+        store = None if connection.is_local(uri) else remote.Staging(conn, uri, p.name, event, forget=reaped)
         media = resolve_media(loaded)
         mac = _mac(loaded, conn)
         from builder.virt import accel
-        virt_type = "xen" if p.hypervisor == "xen" else accel.probe().virt_type
+        virt_type = "xen" if p.hypervisor == "xen" else (store.virt_type() if store else accel.probe().virt_type)
         target = InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media)
         plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(), target=target)
         _clean_previous(layout)
-        write_inputs(plan, loaded, media)
+        if not inputs_ready:          # `golden build` made (and cached) them in its media stage
+            write_inputs(plan, loaded, media)
         argv = plan.virt_install + ["--metadata", f"description={_marker_for(os.getpid())}"]
         event(f"defining and starting {p.name} ({virt_type})")
         pools_before = _pools_snapshot(conn)
@@ -241,33 +252,47 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
         dom = None
         started = time.monotonic()
         try:
+            if store:                   # uploads media, creates the disks: the argv names volumes
+                argv = store.stage(plan, loaded, media) + argv[len(plan.virt_install):]
             _run_virt_install(argv, layout)
             dom = connection.lookup_domain(conn, p.name)
             if dom is None:
                 raise HostError("virt-install returned but the domain is not defined")
             watchdog = Watchdog(dom, layout.serial_log, timeout=p.install.timeout,
                                 inactivity=p.install.inactivity,
-                                disk_targets=effective.disk_targets(p, entry))
+                                disk_targets=effective.disk_targets(p, entry),
+                                sync=store.pull_serial if store else None)
             outcome = watchdog.run(on_progress)
             if entry.is_windows:
                 from builder.windows import wiring
                 outcome = wiring.continue_setup(dom, outcome, lambda spent: Watchdog(
                     dom, layout.serial_log, timeout=max(60.0, p.install.timeout - spent),
                     inactivity=p.install.inactivity, disk_targets=effective.disk_targets(p, entry),
+                    sync=store.pull_serial if store else None,
                 ).run(on_progress), event)
+            if store and outcome.ok:    # media out of the domain, its disks into the build dir
+                store.collect(dom)
         except (KeyboardInterrupt, _Terminated):
+            # Interrupted inside virt-install, the domain may exist already: _finish removes it.
+            dom = dom or _domain_after_virt_install(conn, p.name)
             outcome = Outcome("interrupted", "interrupted (Ctrl-C or SIGTERM)", time.monotonic() - started,
                               "interrupted")
         except BaseException:
             dom = dom or connection.lookup_domain(conn, p.name)
             if dom is not None:
                 _remove_domain(dom)
+            if not keep_failed:
+                _remove_disks(layout)
             _drop_new_pools(conn, pools_before, layout.build_dir)
+            if store:
+                store.discard()
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
         result = _finish(conn, dom, outcome, loaded, plan, layout, uri, virt_type, mac, keep_failed)
         _drop_new_pools(conn, pools_before, layout.build_dir)
+        if store:
+            store.finish(result.status == "completed", keep_failed)
     if result.status != "completed":
         raise InstallError(
             f"install of {p.name} {result.status}: {result.reason}",
@@ -280,6 +305,22 @@ def _clean_previous(layout: BuildLayout) -> None:
     for path in layout.disks + [layout.serial_log, layout.screenshot, layout.domain_xml, layout.install_result]:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _domain_after_virt_install(conn, name: str):
+    """The domain a killed virt-install may have made: libvirtd finishes a define or
+    start it was already handling, so look twice."""
+    dom = connection.lookup_domain(conn, name)
+    if dom is None:
+        time.sleep(1.0)
+        dom = connection.lookup_domain(conn, name)
+    return dom
+
+
+def _remove_disks(layout: BuildLayout) -> None:
+    for disk in layout.disks:
+        with contextlib.suppress(FileNotFoundError):
+            disk.unlink()
 
 
 def _run_virt_install(argv: list[str], layout: BuildLayout) -> None:
@@ -319,9 +360,7 @@ def _finish(conn, dom, outcome: Outcome, loaded, plan: BuildPlan, layout: BuildL
             _remove_domain(dom)
         kept = keep_failed
         if not keep_failed:
-            for disk in layout.disks:
-                with contextlib.suppress(FileNotFoundError):
-                    disk.unlink()
+            _remove_disks(layout)
     result = InstallResult(
         profile=p.name, domain=p.name, status=outcome.status, reason=outcome.reason,
         elapsed=round(outcome.elapsed, 1), stage=outcome.stage, connect=uri, accelerator=virt_type,

@@ -1,7 +1,9 @@
 """The virt-install command for a profile: an argv list, never a shell string.
 
 Pure: every path, the MAC and the accelerator are inputs, so `golden plan`
-can print exactly what `golden install` will run.
+can print exactly what `golden install` will run. For a remote libvirt host
+(`target.remote`), every local file becomes a storage volume (`vol=POOL/NAME`)
+and a local path never reaches the argv.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from builder.layout import BuildLayout
 from builder.profile import effective
 from builder.profile.schema import Profile
 from builder.render import bootargs
+from builder.virt.remote import RemoteLayout
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class InstallTarget:
     osinfo: str | None = None       # None: the catalog's first choice
     mac: str | None = None          # None: libvirt picks
     media: str | None = None        # resolved install media (path or URL)
-    disk_paths: tuple[Path, ...] = ()   # override the layout's disk paths (e.g. remote volumes)
+    remote: RemoteLayout | None = None  # the volumes of an install on a remote host
 
 
 def _gib(size: int) -> str:
@@ -47,11 +50,13 @@ def _cpu(profile: Profile, target: InstallTarget) -> str | None:
 def disk_args(profile: Profile, entry: OsEntry, layout: BuildLayout, target: InstallTarget) -> list[str]:
     out = []
     targets = effective.disk_targets(profile, entry)
-    paths = list(target.disk_paths) or layout.disks
+    paths = layout.disks
     for i, disk in enumerate(profile.disks):
         bus = effective.disk_bus(profile, entry, i, disk)
         opts = []
-        if profile.install.method == "import" and i == 0:
+        if target.remote is not None:          # created (or uploaded, for import) before virt-install
+            opts.append(target.remote.volume(target.remote.disks[i]))
+        elif profile.install.method == "import" and i == 0:
             opts.append(f"path={disk.path}")
         else:
             opts += [f"path={paths[i]}", f"size={_gib(effective.disk_size(entry, disk))}"]
@@ -78,12 +83,37 @@ def network_args(profile: Profile, entry: OsEntry, target: InstallTarget) -> lis
     return ["--network", ",".join(opts)]
 
 
-def _cd(path, profile: Profile) -> list[str]:
-    return ["--disk", f"path={path},device=cdrom,bus={effective.cdrom_bus(profile)},readonly=on"]
+def _source(path, target: InstallTarget) -> str:
+    return target.remote.source(path) if target.remote is not None else f"path={path}"
 
 
-def _floppy(path) -> list[str]:
-    return ["--disk", f"path={path},device=floppy"]
+def _cd(path, profile: Profile, target: InstallTarget) -> list[str]:
+    return ["--disk", f"{_source(path, target)},device=cdrom,bus={effective.cdrom_bus(profile)},readonly=on"]
+
+
+def _floppy(path, target: InstallTarget) -> list[str]:
+    return ["--disk", f"{_source(path, target)},device=floppy"]
+
+
+def _boot_cd(path, profile: Profile, target: InstallTarget) -> list[str]:
+    # --cdrom takes only a path the daemon can open; an uploaded volume is a CD drive booted first.
+    if target.remote is not None:
+        return _cd(path, profile, target) + ["--install", "bootdev=cdrom"]
+    return ["--cdrom", str(path)]
+
+
+def _tree(profile: Profile, layout: BuildLayout, media, target: InstallTarget, args: list[str],
+          inject: bool = True) -> list[str]:
+    """--location: virt-install fetches the kernel and initrd and injects the kickstart.
+
+    On a remote host it takes only an http/ftp tree; for a local ISO it is given the
+    kernel and initrd golden read from it (it uploads them) and the ISO as a CD.
+    """
+    rest = (["--initrd-inject", str(layout.kickstart)] if inject else []) + ["--extra-args", " ".join(args)]
+    if target.remote is not None and target.remote.boot is not None:
+        kernel, initrd = target.remote.boot
+        return ["--install", f"kernel={kernel},initrd={initrd}"] + rest + _cd(media, profile, target)
+    return ["--location", str(media)] + rest
 
 
 def _paravirt_devices(profile: Profile, entry: OsEntry, target: InstallTarget) -> list[str]:
@@ -123,47 +153,47 @@ def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: In
     # A display device that listens nowhere: no port to allocate (parallel
     # builds stay clean) yet libvirt can still take screenshots of a hang.
     argv += ["--graphics", "vnc,listen=none"]
+    serial_log = target.remote.serial_log if target.remote is not None else layout.serial_log
     if profile.virt == "pv":
-        argv += ["--console", f"pty,log.file={layout.serial_log}"]
+        argv += ["--console", f"pty,log.file={serial_log}"]
     else:
-        argv += ["--serial", f"pty,log.file={layout.serial_log}"]
+        argv += ["--serial", f"pty,log.file={serial_log}"]
     argv += _paravirt_devices(profile, entry, target)
     if effective.clock_offset(profile, entry) == "localtime":
         argv += ["--clock", "offset=localtime"]
-    argv += _install_source(profile, entry, layout, media, method)
+    argv += _install_source(profile, entry, layout, media, method, target)
     argv += ["--noautoconsole", "--noreboot"]
     return argv
 
 
-def _install_source(profile: Profile, entry: OsEntry, layout: BuildLayout, media, method) -> list[str]:
+def _install_source(profile: Profile, entry: OsEntry, layout: BuildLayout, media, method,
+                    target: InstallTarget) -> list[str]:
     if entry.is_windows:
-        out = ["--cdrom", str(media)]
+        out = _boot_cd(media, profile, target)
         for holder in effective.floppies(profile, entry):
             if holder == "drivers":
-                out += _floppy(layout.driver_floppy)
+                out += _floppy(layout.driver_floppy, target)
         for holder in effective.cdroms(profile, entry):
             if holder == "drivers":
-                out += _cd(layout.driver_iso, profile)
+                out += _cd(layout.driver_iso, profile, target)
         return out
     url = media if profile.install.media_is_url else None
     extra = profile.install.extra_args
     if profile.virt == "pv":
         args = bootargs.installer_args(entry, delivery="file", virt="pv", repo_url=url, extra=extra)
-        return ["--paravirt", "--location", str(media), "--initrd-inject", str(layout.kickstart),
-                "--extra-args", " ".join(args)]
+        return ["--paravirt"] + _tree(profile, layout, media, target, args)
     if method == "location":
         args = bootargs.installer_args(entry, delivery="file", repo_url=url, extra=extra)
-        return ["--location", str(media), "--initrd-inject", str(layout.kickstart),
-                "--extra-args", " ".join(args)]
+        return _tree(profile, layout, media, target, args)
     if method == "ksfloppy":
         args = bootargs.installer_args(entry, delivery="floppy", repo_url=url, extra=extra)
-        return ["--location", str(media), "--extra-args", " ".join(args)] + _floppy(layout.ks_floppy)
+        return _tree(profile, layout, media, target, args, inject=False) + _floppy(layout.ks_floppy, target)
     if method == "cdrom":
-        return ["--cdrom", str(media)]
+        return _boot_cd(media, profile, target)
     if method == "remaster":
-        return ["--cdrom", str(layout.remastered_iso)]
+        return _boot_cd(layout.remastered_iso, profile, target)
     if method == "oemdrv":
-        return ["--cdrom", str(media)] + _cd(layout.oemdrv_iso, profile)
+        return _boot_cd(media, profile, target) + _cd(layout.oemdrv_iso, profile, target)
     if method == "pxe":
         return ["--pxe"]
     if method == "import":
