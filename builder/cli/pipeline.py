@@ -95,7 +95,7 @@ def build_cmd(
 def matrix_cmd(
     profiles: List[str] = typer.Argument(..., help="Profile paths or shipped profile names."),
     connect: List[str] = typer.Option(None, "--connect", "-c",
-                                      help="A libvirt URI to build on; repeat for several hosts."),
+                                      help="A libvirt URI to build on; repeat for several hosts (profiles go to them round-robin)."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="At most this many builds at a time."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Publish every image here."),
     force: bool = typer.Option(False, "--force", help="Rebuild every stage of every profile."),
@@ -123,12 +123,19 @@ def matrix_cmd(
     else:
         table = Table(title=f"golden matrix: {len(results)} build(s) on {len(uris)} host(s), -j {jobs}")
         for column in ("profile", "host", "status", "seconds", "image / error"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for r in results:
             colour = "green" if r.exit_code == 0 else "red"
-            table.add_row(r.profile, r.connect, f"[{colour}]{r.status}[/{colour}]", f"{r.seconds:.0f}",
-                          r.image or r.error)
+            table.add_row(Path(r.profile).stem, r.connect, f"[{colour}]{r.status}[/{colour}]", f"{r.seconds:.0f}",
+                          _short(r.image) if r.image else r.error)
         console.print(table)
     code = exit_code(results)
     if code:
         raise typer.Exit(code)
+
+
+def _short(path: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path

@@ -270,13 +270,22 @@ def _media_files(layout: BuildLayout) -> list[Path]:
 
 
 def _drop_build_domain(uri: str, name: str) -> None:
-    """The install's domain is golden's scaffolding: its XML is kept as the clone template."""
+    """The install's domain is golden's scaffolding: its XML is kept as the clone template.
+
+    On a remote host its disk and log volumes go too: the disk was downloaded into the build dir.
+    """
     from builder.virt import connection
     from builder.virt.install import _remove_domain
     with connection.connection(uri) as conn:
         dom = connection.lookup_domain(conn, name)
         if dom is not None:
             _remove_domain(dom)
+        if not connection.is_local(uri):
+            from builder.virt import remote
+            pool = remote.golden_pool(conn, uri)
+            names = [v.name() for v in pool.obj.listAllVolumes(0)]
+            for volume in remote.owned_names(name, names):
+                remote.delete_volume(pool, volume)
 
 
 def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cache: StageCache,

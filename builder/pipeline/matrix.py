@@ -1,8 +1,9 @@
 """`golden matrix`: many profiles across several libvirt hosts, at most N builds at a time.
 
 Each build runs as its own `golden build` process: builds own signal handlers
-and libvirt connections, and one crashing must not take the others down. A job
-goes to the host with the fewest running builds, so hosts share the load.
+and libvirt connections, and one crashing must not take the others down.
+Profiles go to hosts round-robin, in the order given: the same command line
+sends each profile to the same host every time, so a rerun finds its cache.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,38 +35,23 @@ def _golden() -> list[str]:
 
 def run_matrix(profiles: list[str], uris: list[str], *, jobs: int, output_dir: Path | None = None,
                force: bool = False, on_done=None) -> list[MatrixResult]:
-    lock = threading.Lock()
-    load: Counter = Counter({uri: 0 for uri in uris})
-
-    def take() -> str:
-        with lock:
-            uri = min(uris, key=lambda u: (load[u], uris.index(u)))
-            load[uri] += 1
-            return uri
-
-    def give(uri: str) -> None:
-        with lock:
-            load[uri] -= 1
-
-    def one(profile: str) -> MatrixResult:
-        uri = take()
+    def one(job: tuple[int, str]) -> MatrixResult:
+        index, profile = job
+        uri = uris[index % len(uris)]
         started = time.monotonic()
-        try:
-            argv = _golden() + ["build", profile, "--json", "--connect", uri]
-            if output_dir is not None:
-                argv += ["--output-dir", str(output_dir)]
-            if force:
-                argv.append("--force")
-            proc = subprocess.run(argv, capture_output=True, text=True)
-        finally:
-            give(uri)
+        argv = _golden() + ["build", profile, "--json", "--connect", uri]
+        if output_dir is not None:
+            argv += ["--output-dir", str(output_dir)]
+        if force:
+            argv.append("--force")
+        proc = subprocess.run(argv, capture_output=True, text=True)
         result = _result(profile, uri, proc, time.monotonic() - started)
         if on_done:
             on_done(result)
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(one, profiles))
+        return list(pool.map(one, enumerate(profiles)))
 
 
 def _result(profile: str, uri: str, proc: subprocess.CompletedProcess, seconds: float) -> MatrixResult:
