@@ -10,12 +10,15 @@ verify` can check the guest against it later.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
 
 GOLDEN_NS = "https://golden.invalid/xmlns/clone/1"
+# A kernel command line that starts an installer: direct kernel boot left over from the install.
+INSTALLER_ARGS = re.compile(r"(^|\s)(inst\.)?(ks|repo|stage2|method)=|(^|\s)inst\.")
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,12 @@ class CloneSpec:
     uuid: str
     macs: tuple[str, ...]            # one per <interface>, in document order
     disks: tuple[Path, ...]          # new sources for the writable disks, in order
-    disk_format: str                 # qcow2 for linked clones and qcow2 copies
+    disk_formats: tuple[str, ...]    # each new disk's format: qcow2 for overlays, the source's for copies
     hostname: str
     serial_log: Path | None
     source: str                      # what was cloned (image path or domain name)
+    record: Path | None = None       # the build's clones.json that lists this clone
+    batch: Path | None = None        # the clone directory's clones.json
 
 
 def parse(xml: str | bytes) -> etree._Element:
@@ -86,10 +91,11 @@ def rewrite(template: etree._Element, spec: CloneSpec) -> str:
         desc = etree.SubElement(root, "description")
     desc.text = f"golden clone of {spec.source}"
 
-    # Install-time leftovers: direct kernel boot, and media in CD/floppy drives.
+    # Install-time leftovers: an installer's direct kernel boot, and media in CD/floppy drives.
     os_el = root.find("os")
     if os_el is not None:
-        _drop(os_el, "kernel", "initrd", "cmdline")
+        if INSTALLER_ARGS.search(os_el.findtext("cmdline") or ""):
+            _drop(os_el, "kernel", "initrd", "cmdline")
         nvram = os_el.find("nvram")
         if nvram is not None:
             nvram.text = None            # libvirt makes a fresh VARS file from the template
@@ -100,14 +106,14 @@ def rewrite(template: etree._Element, spec: CloneSpec) -> str:
     disks = writable_disks(root)
     if len(disks) != len(spec.disks):
         raise ValueError(f"the template has {len(disks)} writable disks, the clone {len(spec.disks)}")
-    for disk, path in zip(disks, spec.disks):
+    for disk, path, fmt in zip(disks, spec.disks, spec.disk_formats):
         disk.find("source").set("file", str(path))
         _drop(disk, "backingStore")
         driver = disk.find("driver")
         if driver is None:
             driver = etree.SubElement(disk, "driver", name="qemu")
             disk.insert(0, driver)
-        driver.set("type", spec.disk_format)
+        driver.set("type", fmt)
 
     nics = interfaces(root)
     if len(nics) != len(spec.macs):
@@ -124,15 +130,7 @@ def rewrite(template: etree._Element, spec: CloneSpec) -> str:
         if graphics.get("port") not in (None, "-1"):
             graphics.set("port", "-1")
             graphics.set("autoport", "yes")
-    for chardev in root.findall("./devices/serial") + root.findall("./devices/console"):
-        log = chardev.find("log")
-        if log is not None:
-            if spec.serial_log is not None:
-                log.set("file", str(spec.serial_log))
-                log.set("append", "off")
-            else:
-                chardev.remove(log)
-        _drop(chardev, "source")
+    _serial_logs(root, spec.serial_log)
     for channel in root.findall("./devices/channel"):
         source = channel.find("source")
         if source is not None and source.get("path"):
@@ -148,7 +146,47 @@ def rewrite(template: etree._Element, spec: CloneSpec) -> str:
     clone.set("source", spec.source)
     clone.set("hostname", spec.hostname)
     clone.set("macs", ",".join(spec.macs))
+    if spec.record is not None:
+        clone.set("record", str(spec.record))
+    if spec.batch is not None:
+        clone.set("batch", str(spec.batch))
     return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+def _serial_logs(root: etree._Element, serial_log: Path | None) -> None:
+    """Per-clone console files; `golden verify` reads the identity line from the serial log."""
+    devices = root.find("devices")
+    if devices is None:
+        devices = etree.SubElement(root, "devices")
+    if serial_log is not None and devices.find("serial") is None:
+        serial = etree.SubElement(devices, "serial", type="pty")
+        etree.SubElement(serial, "target", port="0")
+        console = etree.SubElement(devices, "console", type="pty")
+        etree.SubElement(console, "target", type="serial", port="0")
+    for chardev in devices.findall("serial") + devices.findall("console"):
+        source = chardev.find("source")
+        if chardev.get("type") == "file":
+            # The file is the console output itself: one per clone, or none.
+            if serial_log is None:
+                chardev.set("type", "pty")
+                _drop(chardev, "source")
+            else:
+                source.set("path", str(serial_log))
+                source.set("append", "off")
+            continue
+        if chardev.get("type") == "pty" and source is not None:
+            chardev.remove(source)          # a pty path of the running source
+        log = chardev.find("log")
+        if serial_log is None:
+            if log is not None:
+                chardev.remove(log)
+            continue
+        if log is None:
+            log = etree.Element("log")
+            target = chardev.find("target")
+            chardev.insert(chardev.index(target) if target is not None else len(chardev), log)
+        log.set("file", str(serial_log))
+        log.set("append", "off")
 
 
 def expected_identity(xml: str) -> dict:
@@ -160,6 +198,8 @@ def expected_identity(xml: str) -> dict:
     if clone is not None:
         out["hostname"] = clone.get("hostname")
         out["source"] = clone.get("source")
+        out["record"] = clone.get("record")
+        out["batch"] = clone.get("batch")
     log = root.find("./devices/serial/log")
     out["serial_log"] = log.get("file") if log is not None else None
     return out

@@ -3,8 +3,12 @@
 A clone proves itself on its serial console: the guest prints one line,
 `golden-identity hostname=... mac=... machine-id=... uuid=...`, at boot (the
 demo image does; a site can add the same line to its own images with a
-first-boot script). golden compares it with what it set and checks that no
-two clones share a hostname, MAC, machine-id or UUID.
+first-boot script). golden compares it with what it set (read back from the
+domain's XML) and checks that no two clones share a hostname, MAC,
+machine-id, UUID or SSH host key. A guest that powers itself off after the
+line (the demo's golden.poweroff) is waited for; any other is shut down.
+Verdicts go into the clones.json files the clone's metadata names (the
+build's record and the clone directory's).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from builder.clone import records
 from builder.clone.domainxml import expected_identity
 from builder.errors import InputError
 from builder.virt.watchdog import SerialTail
 
 IDENTITY = re.compile(r"golden-identity\s+(.*)")
+UNIQUE_KEYS = ("hostname", "mac", "machine-id", "uuid", "ssh-ed25519")
+DEFAULT_TIMEOUT = 300.0
 
 
 @dataclass
@@ -30,9 +37,15 @@ class Verdict:
     expected: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    checked: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    def record_entry(self) -> dict:
+        """The `verified` value clones.json holds for this clone."""
+        observed = {k: self.reported.get(k) for k in ("hostname", "mac", "machine-id", "uuid")}
+        return {"ok": self.ok, "checked": self.checked, "observed": observed, "problems": list(self.problems)}
 
 
 def parse_identity(line: str) -> dict:
@@ -42,97 +55,145 @@ def parse_identity(line: str) -> dict:
     return dict(token.split("=", 1) for token in m.group(1).split() if "=" in token)
 
 
-def _boot_and_read(conn, name: str, timeout: float) -> tuple[dict, list[str], float]:
+def _stop(dom) -> None:
     import libvirt
 
-    dom = conn.lookupByName(name)
-    expected = expected_identity(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    log = expected.get("serial_log")
-    if not log:
-        raise InputError(f"{name} has no serial log file in its XML", hint="clone it with golden, which adds one")
-    log_path = Path(log)
+    try:
+        if not dom.isActive():
+            return
+        dom.shutdown()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and dom.isActive():
+            time.sleep(0.5)
+        if dom.isActive():
+            dom.destroy()
+    except libvirt.libvirtError:
+        pass
+
+
+def _boot_and_read(dom, log_path: Path, timeout: float) -> tuple[dict, list[str], float, str | None]:
+    """Start the domain, wait for its identity line; (identity, last lines, seconds, start error)."""
+    import libvirt
+
     if log_path.exists():
         log_path.unlink()
     tail = SerialTail(log_path)
     started = time.monotonic()
-    dom.create()
+    try:
+        dom.create()
+    except libvirt.libvirtError as exc:
+        return {}, [], time.monotonic() - started, str(exc).strip()
     found: dict = {}
     try:
         while time.monotonic() - started < timeout:
             for line in tail.read():
                 if not found and IDENTITY.search(line):
                     found = parse_identity(line)
-            state, _ = dom.state(0)
-            if state == libvirt.VIR_DOMAIN_SHUTOFF:
-                for line in tail.read():
-                    if not found and IDENTITY.search(line):
-                        found = parse_identity(line)
-                break
-            if found:
-                # Give a guest that powers itself off a moment; others are stopped.
-                deadline = time.monotonic() + 15
-                while time.monotonic() < deadline and dom.state(0)[0] != libvirt.VIR_DOMAIN_SHUTOFF:
-                    time.sleep(0.5)
+            if found or not dom.isActive():
                 break
             time.sleep(0.5)
+        if not found:
+            for line in tail.read():
+                if not found and IDENTITY.search(line):
+                    found = parse_identity(line)
+        # A guest that powers itself off after the line is given a moment to do it.
+        deadline = time.monotonic() + 15
+        while found and time.monotonic() < deadline and dom.isActive():
+            time.sleep(0.5)
     finally:
-        if dom.isActive():
-            try:
-                dom.shutdown()
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and dom.isActive():
-                    time.sleep(0.5)
-            except libvirt.libvirtError:
-                pass
-            if dom.isActive():
-                dom.destroy()
-    return found, tail.tail(15), time.monotonic() - started
+        _stop(dom)
+    return found, tail.tail(15), time.monotonic() - started, None
 
 
-def verify(conn, names: list[str], *, timeout: float = 180, parallel: int = 2) -> list[Verdict]:
+def _check_one(dom, timeout: float) -> Verdict:
     import libvirt
 
-    for name in names:
-        try:
-            dom = conn.lookupByName(name)
-        except libvirt.libvirtError:
-            raise InputError(f"no domain named {name!r}") from None
-        if dom.isActive():
-            raise InputError(f"{name} is running; verify boots each clone itself",
-                             hint=f"shut it down first (`virsh shutdown {name}`)")
+    expected = expected_identity(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    verdict = Verdict(dom.name(), True, expected=expected)
+    reported, tail, seconds, error = _boot_and_read(dom, Path(expected["serial_log"]), timeout)
+    verdict.reported, verdict.seconds, verdict.checked = reported, round(seconds, 1), records.utc_now()
+    if error:
+        verdict.problems.append(f"could not start: {error}")
+    elif not reported:
+        verdict.problems.append(f"no golden-identity line on the serial console within {timeout:.0f} s; "
+                                "last lines: " + " | ".join(tail[-5:]))
+    else:
+        if expected.get("hostname") and reported.get("hostname") != expected["hostname"]:
+            verdict.problems.append(f"hostname {reported.get('hostname')!r}, expected {expected['hostname']!r}")
+        if expected["macs"] and reported.get("mac", "").lower() != expected["macs"][0]:
+            verdict.problems.append(f"mac {reported.get('mac')!r}, expected {expected['macs'][0]!r}")
+        if reported.get("uuid", "").lower() != expected["uuid"]:
+            verdict.problems.append(f"uuid {reported.get('uuid')!r}, expected {expected['uuid']!r}")
+        mid = reported.get("machine-id", "")
+        if not re.fullmatch(r"[0-9a-f]{32}", mid):
+            verdict.problems.append(f"machine-id {mid!r} is not a generated id")
+    verdict.ok = not verdict.problems
+    return verdict
 
-    def one(name: str) -> Verdict:
-        dom = conn.lookupByName(name)
-        expected = expected_identity(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-        reported, tail, seconds = _boot_and_read(conn, name, timeout)
-        verdict = Verdict(name, True, reported, expected, seconds=round(seconds, 1))
-        if not reported:
-            verdict.problems.append("no golden-identity line on the serial console within "
-                                    f"{timeout:.0f} s; last lines: " + " | ".join(tail[-5:]))
-        else:
-            if expected.get("hostname") and reported.get("hostname") != expected["hostname"]:
-                verdict.problems.append(f"hostname {reported.get('hostname')!r}, expected {expected['hostname']!r}")
-            if expected["macs"] and reported.get("mac", "").lower() != expected["macs"][0]:
-                verdict.problems.append(f"mac {reported.get('mac')!r}, expected {expected['macs'][0]!r}")
-            if reported.get("uuid", "").lower() != expected["uuid"]:
-                verdict.problems.append(f"uuid {reported.get('uuid')!r}, expected {expected['uuid']!r}")
-            mid = reported.get("machine-id", "")
-            if not re.fullmatch(r"[0-9a-f]{32}", mid):
-                verdict.problems.append(f"machine-id {mid!r} is not a generated id")
-        verdict.ok = not verdict.problems
-        return verdict
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        verdicts = list(pool.map(one, names))
-    for key in ("hostname", "mac", "machine-id", "uuid"):
+def _shared(verdicts: list[Verdict]) -> None:
+    for key in UNIQUE_KEYS:
         seen: dict[str, str] = {}
         for v in verdicts:
             value = v.reported.get(key)
-            if not value:
+            if not value or value == "none":
                 continue
             if value in seen:
                 v.ok = False
                 v.problems.append(f"{key} {value} is shared with {seen[value]}")
             else:
                 seen[value] = v.name
+
+
+def verify_on(conn, names: list[str], *, timeout: float = DEFAULT_TIMEOUT, parallel: int = 2,
+              on_event=None) -> list[Verdict]:
+    """Boot each named domain on an open connection and check what it reports."""
+    import libvirt
+
+    event = on_event or (lambda message: None)
+    if not names:
+        raise InputError("name at least one clone to verify")
+    if len(set(names)) != len(names):
+        raise InputError("a clone is named twice", hint="name each clone once")
+    doms = []
+    for name in names:
+        try:
+            dom = conn.lookupByName(name)
+        except libvirt.libvirtError:
+            raise InputError(f"no domain named {name!r}", hint="`virsh list --all` shows the defined domains") \
+                from None
+        if dom.isActive():
+            raise InputError(f"{name} is running; verify boots each clone itself",
+                             hint=f"shut it down first (`virsh shutdown {name}`)")
+        if not expected_identity(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).get("serial_log"):
+            raise InputError(f"{name} has no serial log file in its XML",
+                             hint="clone it with golden, which adds one, or add <log file=...> to its <serial>")
+        doms.append(dom)
+
+    def one(dom) -> Verdict:
+        event(f"booting {dom.name()}")
+        verdict = _check_one(dom, timeout)
+        event(f"{dom.name()}: {'ok' if verdict.ok else 'FAILED'} in {verdict.seconds:.0f} s")
+        return verdict
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        verdicts = list(pool.map(one, doms))
+    _shared(verdicts)
+    for v in verdicts:
+        for key in ("record", "batch"):
+            if v.expected.get(key):
+                records.set_verified(Path(v.expected[key]), v.name, v.record_entry())
     return verdicts
+
+
+def verify(names: list[str], *, connect: str | None = None, timeout: float = DEFAULT_TIMEOUT, parallel: int = 2,
+           on_event=None) -> list[Verdict]:
+    """Boot each clone, read its identity line, check it; update clones.json. See the module docstring."""
+    from builder.virt import connection, services
+    from builder.virt.hostfacts import default_connect_uri
+
+    uri = connect or default_connect_uri()
+    if connection.is_local(uri) and uri.startswith("qemu"):
+        services.ensure_running()
+    with connection.connection(uri) as conn:
+        return verify_on(conn, list(names), timeout=timeout, parallel=parallel, on_event=on_event)

@@ -2,14 +2,15 @@
 
 The file is Python syntax executed by xm (seed ch. 32), so it is parsed with
 `ast` — values only, nothing executed. A clone changes what seed 33.18-33.19
-lists: name, uuid, each vif's mac and bridge, and the disk paths.
+lists: name, uuid, each vif's mac and bridge, and the disk paths; the rest of
+the file (comments, layout, other settings) is copied as it is.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.errors import InputError
@@ -21,6 +22,8 @@ _DISK = re.compile(r"^(?P<kind>file:|tap:aio:|tap:qcow2:|phy:)(?P<path>[^,]+),(?
 class XenConfig:
     path: Path
     values: dict
+    text: str = ""
+    spans: dict = field(default_factory=dict)    # key -> (start, end) offsets of its value in text
 
     @property
     def name(self) -> str:
@@ -65,6 +68,10 @@ def read(path: Path) -> XenConfig:
         raise InputError(f"line {exc.lineno}: {exc.msg} (a Xen config is Python syntax)", where=str(path),
                          hint="check quotes and commas; the seed's own examples have mismatched quotes") from exc
     values: dict = {}
+    spans: dict = {}
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
     for node in tree.body:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
             raise InputError(f"line {node.lineno}: only `key = value` lines are allowed", where=str(path))
@@ -72,7 +79,9 @@ def read(path: Path) -> XenConfig:
             values[node.targets[0].id] = ast.literal_eval(node.value)
         except ValueError as exc:
             raise InputError(f"line {node.lineno}: {node.targets[0].id} is not a literal value", where=str(path)) from exc
-    config = XenConfig(path, values)
+        v = node.value
+        spans[node.targets[0].id] = (starts[v.lineno - 1] + v.col_offset, starts[v.end_lineno - 1] + v.end_col_offset)
+    config = XenConfig(path, values, text, spans)
     _lint(config)
     return config
 
@@ -104,16 +113,12 @@ def _lint(config: XenConfig) -> None:
 def _format_value(value) -> str:
     if isinstance(value, list):
         return "[ " + ", ".join(repr(str(v)) for v in value) + " ]"
-    return repr(value) if not isinstance(value, str) else "'" + value.replace("'", "") + "'"
-
-
-def render(values: dict) -> str:
-    lines = [f"{key} = {_format_value(value)}" for key, value in values.items()]
-    return "\n".join(lines) + "\n"
+    return repr(value)
 
 
 def clone_values(config: XenConfig, *, name: str, uuid: str, macs: list[str], bridge: str | None,
-                 disk_paths: list[Path]) -> dict:
+                 disks: list[tuple[str, str]]) -> dict:
+    """The clone's values; `disks` gives (kind, path) for every disk entry, in order."""
     values = dict(config.values)
     values["name"] = name
     values["uuid"] = uuid
@@ -126,15 +131,51 @@ def clone_values(config: XenConfig, *, name: str, uuid: str, macs: list[str], br
         vifs.append(", ".join(f"{k}={v}" for k, v in fields.items()))
     if "vif" in values:
         values["vif"] = vifs
-    disks = []
-    for disk, path in zip(config.disks(), disk_paths):
-        disks.append(f"{disk['kind']}{path},{disk['vdev']},{disk['mode']}")
     if "disk" in values:
-        values["disk"] = disks
+        values["disk"] = [f"{kind}{path},{disk['vdev']},{disk['mode']}"
+                          for disk, (kind, path) in zip(config.disks(), disks)]
     return values
 
 
-def missing_bridges(config: XenConfig, bridge_override: str | None) -> list[str]:
+def missing_bridges(config: XenConfig, bridge_override: str | None, sysfs: Path = Path("/sys/class/net")) -> list[str]:
     """Bridges the clone would need that this host lacks (xm: "Bridge xenbr1 does not exist!")."""
     names = {bridge_override} if bridge_override else {v.get("bridge") for v in config.vifs() if v.get("bridge")}
-    return sorted(n for n in names if n and not Path(f"/sys/class/net/{n}/bridge").is_dir())
+    return sorted(n for n in names if n and not (sysfs / n / "bridge").is_dir())
+
+
+def macs_in(directory: Path) -> set[str]:
+    """MACs the Xen configs in a folder already use (unreadable files are skipped)."""
+    macs = set()
+    for path in Path(directory).iterdir():
+        if not path.is_file() or path.stat().st_size > 65536:
+            continue
+        try:
+            config = read(path)
+        except InputError:
+            continue
+        macs.update(v["mac"].lower() for v in config.vifs() if v.get("mac"))
+    return macs
+
+
+def looks_like(path: Path) -> bool:
+    """A small text file of `key = value` lines naming a guest: a Xen config, not a disk image."""
+    try:
+        if not path.is_file() or path.stat().st_size > 65536:
+            return False
+        text = path.read_bytes().decode("ascii")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(re.search(r"^\s*name\s*=", text, re.M)) and bool(re.search(r"^\s*(disk|vif|memory)\s*=", text, re.M))
+
+
+def clone_text(config: XenConfig, values: dict) -> str:
+    """The config file with the values that differ replaced in place; new keys are appended."""
+    text = config.text
+    edits = sorted(((config.spans[k], _format_value(v)) for k, v in values.items()
+                    if k in config.spans and config.values.get(k) != v), reverse=True)
+    for (start, end), literal in edits:
+        text = text[:start] + literal + text[end:]
+    added = [f"{k} = {_format_value(v)}" for k, v in values.items() if k not in config.spans]
+    if added:
+        text = text + ("" if not text or text.endswith("\n") else "\n") + "\n".join(added) + "\n"
+    return text

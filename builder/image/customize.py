@@ -20,7 +20,7 @@ from typing import Iterable
 from builder.errors import InputError
 from builder.image import accounts, firstboot, sedexpr, shellvars
 from builder.image.changes import Recorder
-from builder.image.osinfo import OSInfo, apply_hint, detect
+from builder.image.osinfo import RHEL_LIKE, OSInfo, apply_hint, detect
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
@@ -257,7 +257,7 @@ def _hostname(h, rec: Recorder, osi: OSInfo, op: Hostname) -> None:
 
 def _crypt(h, osi: OSInfo, password: str) -> tuple[str, str]:
     from passlib.hash import md5_crypt, sha512_crypt
-    if osi.family == "rhel" and osi.major is not None and osi.major <= 4:
+    if osi.distro in RHEL_LIKE and osi.major is not None and osi.major <= 4:
         # glibc before 2.7 (RHEL 3/4) knows no SHA-crypt.
         return md5_crypt.hash(password), "md5-crypt"
     rounds = accounts.login_defs(h).get("SHA_CRYPT_MIN_ROUNDS", "")
