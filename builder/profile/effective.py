@@ -120,7 +120,7 @@ def disk_targets(profile: Profile, entry: OsEntry) -> list[str]:
         while True:
             n = counters.get(prefix, 0)
             counters[prefix] = n + 1
-            name = prefix + _letters(n)
+            name = prefix + disk_letters(n)
             if prefix == "hd" and name == "hdc" and _cd_count(profile, entry) and cdrom_bus(profile) == "ide":
                 continue     # hdc is where the install CD goes, as virt-install does
             if name not in used:
@@ -129,7 +129,8 @@ def disk_targets(profile: Profile, entry: OsEntry) -> list[str]:
     return targets
 
 
-def _letters(n: int) -> str:
+def disk_letters(n: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa: the suffix of the n-th disk name (hda, vdb, sdaa)."""
     out = ""
     n += 1
     while n:

@@ -29,6 +29,7 @@ from builder.profile.loader import LoadedProfile
 from builder.virt import access, connection, identity, remote, screenshot, services
 from builder.virt.hostfacts import default_connect_uri, host_facts, resolve_osinfo
 from builder.virt.install_cmd import InstallTarget
+from builder.virt.owner import pid_alive
 from builder.virt.watchdog import Outcome, Watchdog
 
 MARKER = "golden-install"
@@ -71,16 +72,6 @@ def _marker_for(pid: int) -> str:
     return f"{MARKER} pid={pid} host={socket.gethostname()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def reap_orphans(conn) -> list[str]:
     """Destroy and undefine install domains whose golden process died (SIGKILL, power loss)."""
     import libvirt
@@ -95,7 +86,7 @@ def reap_orphans(conn) -> list[str]:
         if not desc.startswith(MARKER + " "):
             continue
         fields = dict(part.split("=", 1) for part in desc.split()[1:] if "=" in part)
-        if fields.get("host") != host or _pid_alive(int(fields.get("pid", "0") or 0)):
+        if fields.get("host") != host or pid_alive(int(fields.get("pid", "0") or 0)):
             continue
         _remove_domain(dom)
         reaped.append(dom.name())

@@ -34,6 +34,7 @@ from xml.etree import ElementTree as ET
 from builder.errors import HostError, InputError
 from builder.fsutil import atomic_path
 from builder.virt.volume_io import Progress, download, read_from, upload  # noqa: F401 (part of this API)
+from builder.virt.owner import pid_alive
 
 POOL_ENV = "GOLDEN_REMOTE_POOL"
 DEFAULT_POOL = "golden"
@@ -192,16 +193,6 @@ def transient_name(domain: str, role: str, pid: int | None = None) -> str:
     return f"{domain}.{role}.golden-{pid or os.getpid()}-{_host()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def owned_names(domain: str, names) -> list[str]:
     """The volumes in `names` that belong to domain `domain` (disks, serial log, CDs given to it)."""
     rx = re.compile(re.escape(domain) + r"-(disk\d+\.[a-z0-9]+|serial\.log(\.\d+)?|cd-.+)$")
@@ -228,7 +219,7 @@ def reap_transient(pool: Pool) -> list[str]:
     reaped = []
     for vol in pool.obj.listAllVolumes(0):
         m = _TRANSIENT.match(vol.name())
-        if m and m["host"] == _host() and not _pid_alive(int(m["pid"])):
+        if m and m["host"] == _host() and not pid_alive(int(m["pid"])):
             if delete_volume(pool, vol.name()):
                 reaped.append(vol.name())
     return reaped

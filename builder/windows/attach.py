@@ -17,6 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 from builder.errors import InputError
+from builder.profile.effective import disk_letters
 
 IDE_LIMIT = 4          # seed 5.2, N-2: four IDE devices per guest
 _PREFIX = {"ide": "hd", "sata": "sd"}
@@ -40,15 +41,6 @@ def cdrom_bus(root) -> str:
     return "sata" if "q35" in _machine(root) else "ide"
 
 
-def _letters(n: int) -> str:
-    out = ""
-    n += 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(ord("a") + rem) + out
-    return out
-
-
 def free_target(root, bus: str) -> str:
     used = {t.get("dev") for t in root.iterfind("./devices/disk/target")}
     prefix = _PREFIX[bus]
@@ -58,7 +50,7 @@ def free_target(root, bus: str) -> str:
             raise InputError(f"the guest already has {len(ide)} IDE devices, the most a guest can have "
                              "(seed 5.2)", hint="remove a CD or IDE disk first (`virsh detach-disk`)")
     for n in range(26 if bus == "sata" else IDE_LIMIT):
-        name = prefix + _letters(n)
+        name = prefix + disk_letters(n)
         if name not in used:
             return name
     raise InputError(f"no free {bus} target for a CD drive")

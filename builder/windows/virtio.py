@@ -17,8 +17,10 @@ from pathlib import Path
 from lxml import etree
 
 from builder.errors import InputError
+from builder.profile.effective import disk_letters
 from builder.windows import guestcheck, initramfs
 from builder.windows.guestcheck import DriverReport
+
 
 _OSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 
@@ -30,15 +32,6 @@ class SwitchResult:
     disks: list[tuple[str, str]] = field(default_factory=list)     # (old target, new target)
     nics: list[tuple[str, str]] = field(default_factory=list)      # (mac, old model)
     skipped_nics: str = ""
-
-
-def _letters(n: int) -> str:
-    out = ""
-    n += 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        out = chr(ord("a") + rem) + out
-    return out
 
 
 def guest_os(root) -> str | None:
@@ -121,9 +114,9 @@ def rewrite(root, switch_nics: bool) -> tuple[list[tuple[str, str]], list[tuple[
         target = disk.find("target")
         if target is None or target.get("bus") == "virtio":
             continue
-        while "vd" + _letters(n) in used:
+        while "vd" + disk_letters(n) in used:
             n += 1
-        new = "vd" + _letters(n)
+        new = "vd" + disk_letters(n)
         used.add(new)
         old = target.get("dev")
         target.set("dev", new)
