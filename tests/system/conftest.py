@@ -68,3 +68,11 @@ def demo_install(libvirt_up, vm_dirs) -> DemoInstall:
                       domain_xml=Path(result["domain_xml"]), serial_log=Path(result["serial_log"]),
                       result=result)
     undefine(name)
+
+
+def pytest_collection_modifyitems(config, items):
+    # Everything under tests/system needs real daemons, qemu or root: `make test-fast` skips it all.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.system)
