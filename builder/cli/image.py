@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import List, Optional
 
@@ -300,7 +302,8 @@ def clone_cmd(
                                                 "config file."),
     name: Optional[str] = typer.Option(None, "--name", "-n", metavar="PATTERN",
                                        help="Clone names with {n} for the number, e.g. 'web-{n}' or "
-                                            "'db-{n:02d}'; each name is also the clone's hostname."),
+                                            "'db-{n:02d}'; each name is also the clone's hostname (default: "
+                                            "the profile's clone.name from the image's manifest)."),
     count: int = typer.Option(1, "--count", "-N", help="How many clones."),
     linked: bool = typer.Option(True, "--linked/--full", help="qcow2 overlays on the source (default) or "
                                                               "full copies."),
@@ -309,8 +312,9 @@ def clone_cmd(
     directory: Optional[Path] = typer.Option(None, "--dir", help="Where the clone disks go (default: beside "
                                                                  "the source image)."),
     first: int = typer.Option(1, "--first", help="The number of the first clone."),
-    hwaddr: str = typer.Option("set", "--hwaddr", help="set: ifcfg-ethN pins the clone's new MAC; remove: "
-                                                       "no HWADDR line."),
+    hwaddr: Optional[str] = typer.Option(None, "--hwaddr", help="set: ifcfg-ethN pins the clone's new MAC; "
+                                                                "remove: no HWADDR line (default: the profile's "
+                                                                "clone.hwaddr, else set)."),
     bridge: Optional[str] = typer.Option(None, "--bridge", help="Xen configs: the host bridge for every vif."),
     replace: bool = typer.Option(False, "--replace", help="Remove earlier golden clones of the same names "
                                                           "(shut off) and their disks first."),
@@ -333,6 +337,9 @@ def clone_cmd(
             console.print(f"removed {len(removed)} clone(s) of {remove_batch_dir}" +
                           (": " + ", ".join(removed) if removed else ""))
         return
+    defaults = _profile_clone_defaults(source) if source else {}
+    name = name or defaults.get("name")
+    hwaddr = hwaddr or defaults.get("hwaddr") or "set"
     if source is None or name is None:
         raise InputError("give SOURCE and --name PATTERN", hint="golden clone images/demo.qcow2 --name 'web-{n}' "
                                                                  "--count 3")
@@ -351,6 +358,19 @@ def clone_cmd(
     console.print(table)
     if made:
         console.print("recorded in " + " and ".join(dict.fromkeys(filter(None, (made[0].batch, made[0].record)))))
+
+
+def _profile_clone_defaults(source: str) -> dict:
+    """The `clone:` section of the profile an image was built from, read from its manifest."""
+    manifest = Path(source).with_suffix(".manifest.json")
+    try:
+        data = json.loads(manifest.read_text())
+        clone = dict(data["profile"]["resolved"].get("clone") or {})
+        if clone.get("name"):
+            clone["name"] = clone["name"].replace("{name}", data["name"])
+        return clone
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 @app.command("verify")

@@ -128,6 +128,17 @@ def test_unchanged_profile_rebuilds_nothing(subject):
     assert subject.image.stat().st_mtime_ns == mtime
 
 
+def test_clone_takes_its_name_pattern_from_the_profile(subject):
+    clones = subject.work / "clones"
+    run = golden_bin("clone", subject.image, "--count", "2", "--dir", clones, "--json")
+    try:
+        assert run.code == 0, run.err
+        assert [c["name"] for c in json.loads(run.out)] == [f"{subject.name}-1", f"{subject.name}-2"]
+    finally:
+        golden_bin("clone", "--remove-batch", clones)
+    assert not {f"{subject.name}-1", f"{subject.name}-2"} & domains()
+
+
 def test_changed_post_reruns_from_the_kickstart_on(subject):
     subject.write("echo second > /root/which-post\n")
     run = subject.build()
