@@ -12,7 +12,7 @@ qemu-system-x86 qemu-utils ovmf
 libvirt-daemon-system libvirt-clients libvirt-dev pkg-config python3-libvirt
 virtinst osinfo-db libosinfo-bin
 libguestfs-tools python3-guestfs
-linux-image-amd64 busybox-static e2fsprogs fdisk cpio openssh-client
+linux-image-amd64 busybox-static e2fsprogs fdisk cpio openssh-client zstd xz-utils
 xorriso genisoimage mtools dosfstools
 isolinux syslinux syslinux-common extlinux pxelinux grub-efi-amd64-bin grub-common
 dnsmasq-base iproute2 iptables libxml2-utils
