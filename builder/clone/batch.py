@@ -441,9 +441,20 @@ def _local_uri(connect: str | None) -> str:
     from builder.virt import connection, services
     from builder.virt.hostfacts import default_connect_uri
     uri = connect or default_connect_uri()
+    refuse_remote(uri)
     if connection.is_local(uri) and uri.startswith("qemu"):
         services.ensure_running()
     return uri
+
+
+def refuse_remote(uri: str) -> None:
+    """Clone disks are made beside the image, where a remote daemon cannot open them."""
+    from builder.virt import connection
+    if not connection.is_local(uri):
+        raise InputError(f"golden clone and verify work on a local libvirt connection; {uri} is remote",
+                         where="--connect",
+                         hint="copy the golden image to that host (with its .domain.xml) and run golden clone "
+                              "there, or build it there with `golden build --connect`")
 
 
 def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwaddr, first, backend, bridge,

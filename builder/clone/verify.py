@@ -193,6 +193,8 @@ def verify(names: list[str], *, connect: str | None = None, timeout: float = DEF
     from builder.virt.hostfacts import default_connect_uri
 
     uri = connect or default_connect_uri()
+    from builder.clone.batch import refuse_remote
+    refuse_remote(uri)      # the serial log it reads is a local file
     if connection.is_local(uri) and uri.startswith("qemu"):
         services.ensure_running()
     with connection.connection(uri) as conn:
