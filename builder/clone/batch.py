@@ -43,7 +43,7 @@ defined domains are undefined, created disks deleted.
 
 Records: the clones are merged into DIRECTORY/clones.json (what remove_batch
 reads) and, when the image has a build directory, into NAME.build/clones.json
-(what `golden report` shows); both use the schema of the build-records brief,
+(what `golden report` shows); both use the schema in the README's Build records section,
 and `golden verify` fills in each clone's `verified` in both.
 """
 

@@ -1,7 +1,7 @@
 """clones.json: which clones a build's image has, and what `golden verify` saw in them.
 
 The file lives in the image's build directory (DIR/NAME.build/clones.json,
-schema in the build-records brief). `golden clone` merges its clones in
+schema in the README's Build records section). `golden clone` merges its clones in
 (a clone of the same name replaces the old entry), `golden verify` fills in
 `verified`. Writers hold an flock on the build directory, so two batches
 cloning one image at the same time do not lose each other's entries.
