@@ -314,7 +314,7 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
                 results["customize"] = customize(h, _customize_ops(loaded), os_hint=hint)
                 stage.detail = f"{len(results['customize']['operations'])} operation(s)"
             with record.running("seal", keys.seal) as stage:
-                results["seal"] = seal(h, p.seal.only, p.seal.skip, os_hint=hint)
+                results["seal"] = seal(h, p.seal.only, _seal_skip(loaded), os_hint=hint)
                 changed = [o["name"] for o in results["seal"]["operations"] if o["result"] == "changed"]
                 stage.detail = f"{len(changed)} operation(s) changed something"
     except BaseException:
@@ -327,6 +327,15 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
         atomic_write(out, json.dumps(results[name], indent=2, default=str) + "\n")
         record.data[name] = results[name]
         cache.remember(name, getattr(keys, name), [work, out], result=results[name])
+
+
+def _seal_skip(loaded) -> list[str]:
+    """A hostname the profile's customize: sets is meant to stay; net-hostname would reset it."""
+    p = loaded.profile
+    skip = list(p.seal.skip)
+    if any(step.hostname for step in p.customize) and "net-hostname" not in (p.seal.only or []):
+        skip.append("net-hostname")
+    return sorted(set(skip))
 
 
 def _inspect_detail(report: dict) -> str:

@@ -45,11 +45,13 @@ class Subject:
         self.profile = work / f"{self.name}.yaml"
         self.images = work / "images"
 
-    def write(self, post: str, **install) -> None:
+    def write(self, post: str, customize=None, **install) -> None:
         data = {"extends": "demo", "name": self.name, "output": {"dir": str(self.images)},
                 "kickstart": {"post": post}}
         if install:
             data["install"] = install
+        if customize:
+            data["customize"] = customize
         self.profile.write_text(yaml.safe_dump(data, sort_keys=False))
 
     def build(self, *args, timeout=1500):
@@ -155,6 +157,25 @@ def test_changed_post_reruns_from_the_kickstart_on(subject):
     overlay.unlink()
 
 
+def test_changed_customize_reruns_only_the_image_stages(subject):
+    subject.write("echo second > /root/which-post\n", customize=[{"hostname": "tmpl-host"}])
+    run = subject.build()
+    assert run.code == 0, run.err
+    status = {st["name"]: st["status"] for st in json.loads(run.out)["stages"]}
+    assert status == {"validate": "ran", "kickstart": "cached", "media": "cached", "install": "cached",
+                      "inspect": "ran", "customize": "ran", "seal": "ran", "publish": "ran"}
+    from builder.image import open_image
+    overlay = subject.work / "check.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(subject.image),
+                    str(overlay)], check=True)
+    with open_image(overlay, readonly=True) as g:
+        # seal resets identity, but not the hostname the profile's customize: asked for
+        assert g.read_text("/etc/hostname").strip() == "tmpl-host"
+        assert "HOSTNAME=tmpl-host" in g.read_text("/etc/sysconfig/network")
+    overlay.unlink()
+    subject.good = subject.profile.read_text()
+
+
 def test_hung_install_fails_and_keeps_the_previous_image(subject):
     before = subject.published()
     subject.write(HUNG_POST, inactivity="40s", timeout="6m")
@@ -194,7 +215,7 @@ def test_killed_build_leaves_no_domain_and_the_previous_image(subject, sig):
     assert code != 0
     assert subject.published() == before
     # The next golden command (here: a build of the previous, unchanged profile) leaves no domain behind.
-    subject.write("echo second > /root/which-post\n")
+    subject.profile.write_text(subject.good)
     run = golden_bin("build", subject.profile)
     assert run.code == 0, run.err
     assert "up to date" in run.out
