@@ -16,7 +16,7 @@ from builder.cli import app
 from builder.cli.output import console, print_json
 from builder.errors import GoldenError, InputError
 from builder.fsutil import atomic_write
-from builder.profile import effective, load, shipped_profiles
+from builder.profile import load, shipped_profiles
 from builder.profile.loader import LoadedProfile, display_path
 from builder.profile.dump import resolved_dump
 from builder.virt.install_cmd import shell_line
@@ -151,7 +151,7 @@ def plan_cmd(profile: str = typer.Argument(..., help="Profile path or shipped pr
     if plan.image_steps["customize"]:
         console.print(f"[bold]customize[/bold]: {plan.image_steps['customize']}")
     seal = plan.image_steps["seal"]
-    console.print(f"[bold]seal[/bold]: default operations" + (f", skipping {seal['skip']}" if seal["skip"] else "")
+    console.print("[bold]seal[/bold]: default operations" + (f", skipping {seal['skip']}" if seal["skip"] else "")
                   + (f", only {seal['only']}" if seal["only"] else ""))
     for note in plan.notes:
         console.print(f"note: {note}")

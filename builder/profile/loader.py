@@ -157,7 +157,6 @@ def _read_yaml(path: Path) -> tuple[dict, dict]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ProfileError([Issue((), f"malformed YAML: {problem}", file=path,
                                   line=mark.line + 1 if mark else None,

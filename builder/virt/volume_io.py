@@ -156,8 +156,6 @@ def download(conn, vol, dest: Path, progress: Progress | None = None) -> int:
 
 def read_from(conn, vol, offset: int) -> bytes:
     """The bytes of `vol` from `offset` to its current end (a growing log, say)."""
-    import libvirt
-
     size = vol.info()[1]
     if size <= offset:
         return b""

@@ -7,7 +7,6 @@ of `--initrd-inject`.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
