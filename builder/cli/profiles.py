@@ -39,7 +39,8 @@ def profiles_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-rea
         return
     table = Table(title="Shipped profiles (profiles/)")
     for col in ("name", "os", "arch", "hypervisor", "virt", "method", "description"):
-        table.add_column(col)
+        # Names and ids are what people copy into commands: never cut them.
+        table.add_column(col, no_wrap=col != "description")
     for r in rows:
         if r["valid"]:
             table.add_row(r["name"], r["os"], r["arch"], r["hypervisor"], r["virt"], r["method"], r["description"])
@@ -57,7 +58,7 @@ def os_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         return
     table = Table(title="OS catalog (builder/data/catalog*.yaml)")
     for col in ("id", "name", "arches", "answer file", "virtio", "Xen PV", "ks dialect", "osinfo"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "id")
     for key, e in entries.items():
         table.add_row(key, e.name, ",".join(e.arches), e.answer_file,
                       "yes" if e.virt.virtio else "no", "yes" if e.virt.pv else "no",
