@@ -384,7 +384,9 @@ def _publish(loaded, layout: BuildLayout, work: Path, record: BuildRecord) -> li
                                                             "kind": "image"}]
         record.data["status"] = "published"
         record.data["published"] = utcnow()
-        record.stage("publish").status = "ran"
+        publish = record.stage("publish")
+        publish.status = "ran"
+        publish.seconds = round(time.monotonic() - publish.t0, 2)   # the report is rendered inside this stage
         record.save()
         report = _render_report(layout)
         manifest_text = json.dumps({k: v for k, v in record.data.items() if k != "pid"}, indent=2,

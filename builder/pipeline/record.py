@@ -74,7 +74,7 @@ class BuildRecord:
         self.save()
         if self.on_change:
             self.on_change(stage)
-        start = time.monotonic()
+        start = stage.t0 = time.monotonic()
         try:
             yield stage
         except BaseException:
