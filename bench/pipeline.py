@@ -30,8 +30,9 @@ def golden(*args: str) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="golden-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="golden-bench-", dir="/var/tmp") as tmp:
         work = Path(tmp)
+        work.chmod(0o755)                 # libvirt's qemu user must reach the disks
         name = f"bench-pipeline-{int(time.time())}"
         profile = work / f"{name}.yaml"
         profile.write_text(f"extends: demo\nname: {name}\noutput: {{dir: {work / 'images'}}}\n")
