@@ -50,23 +50,13 @@ from builder.profile import load  # noqa: E402
 from builder.virt import services  # noqa: E402
 from builder.virt.install import install  # noqa: E402
 from demo_boot import boot_identity, overlay  # noqa: E402
+from demo_build import undefine  # noqa: E402
 
 
 def profile(work: Path, name: str) -> Path:
     path = work / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"extends": "demo", "name": name, "output": {"dir": str(work)}}))
     return path
-
-
-def undefine(conn, name: str) -> None:
-    import libvirt
-    try:
-        dom = conn.lookupByName(name)
-    except libvirt.libvirtError:
-        return
-    if dom.isActive():
-        dom.destroy()
-    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
 
 
 def drop_pools_under(conn, work: Path, before: set[str]) -> None:
@@ -153,7 +143,7 @@ def main() -> int:
             plain_runs.append(virt_install(work, names[-1], opts.connect))
     finally:
         for name in names:
-            undefine(conn, name)
+            undefine(name, conn.getURI())
         drop_pools_under(conn, work, pools)
         conn.close()
         shutil.rmtree(work, ignore_errors=True)
