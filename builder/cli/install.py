@@ -64,6 +64,10 @@ def install_cmd(
     connect: Optional[str] = typer.Option(None, "--connect", "-c",
                                           help="libvirt URI (default: $LIBVIRT_DEFAULT_URI or qemu:///system)."),
     keep_failed: bool = typer.Option(False, "--keep-failed", help="Keep the disks of a failed install."),
+    keep_domain: bool = typer.Option(False, "--keep-domain",
+                                     help="Keep the installed domain defined (shut off), named after the profile. "
+                                          "Default: a uniquely named install domain, undefined once its disk and "
+                                          "XML are saved."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ):
     """Run the profile's unattended install under libvirt and watch it to the end."""
@@ -72,7 +76,8 @@ def install_cmd(
     loaded = load(profile)
     with _Progress(loaded.name, quiet=as_json) as progress:
         try:
-            result = install(loaded, connect=connect, keep_failed=keep_failed, on_progress=progress,
+            result = install(loaded, connect=connect, keep_failed=keep_failed, keep_domain=keep_domain,
+                             on_progress=progress,
                              on_event=progress.event)
         except InstallError as exc:
             if as_json:
@@ -83,8 +88,12 @@ def install_cmd(
     if as_json:
         print_json(result.to_json())
         return
-    console.print(f"[green]installed {result.domain}[/green] in {result.elapsed:.0f} s "
+    console.print(f"[green]installed {result.profile}[/green] in {result.elapsed:.0f} s "
                   f"({result.accelerator}, {result.connect})")
+    if result.domain_kept:
+        console.print(f"  domain:     {result.domain} (defined, shut off)")
+    else:
+        console.print(f"  domain:     {result.domain} (undefined; --keep-domain keeps it)")
     for disk in result.disks:
         console.print(f"  disk:       {disk}")
     console.print(f"  serial log: {result.serial_log}")

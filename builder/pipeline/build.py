@@ -78,8 +78,9 @@ def build(profile: str | LoadedProfile, *, connect: str | None = None, force: bo
     keys = compute_keys(loaded, layout, connect, cwd)
     cache = StageCache(layout.build_dir / "stages.json")
 
+    # Before the preflight: what a killed run left must not block this one.
+    _reap(keys.connect, event)
     if not force and until is None and layout.image.exists() and cache.fresh("publish", keys.publish):
-        _reap(keys.connect, event)
         return BuildOutcome(p.name, "up-to-date", layout.build_dir, layout.image, layout.manifest,
                             layout.report if layout.report.exists() else None)
 
@@ -114,7 +115,7 @@ def build(profile: str | LoadedProfile, *, connect: str | None = None, force: bo
 
 
 def _preflight(loaded: LoadedProfile, layout: BuildLayout, uri: str) -> None:
-    """Bad input (unreachable output dir, missing media, a taken domain name) fails before any file is made."""
+    """Bad input (unreachable output dir, missing media) fails before any file is made."""
     from builder.virt import connection, services
     from builder.virt.install import preflight
     if connection.is_local(uri):
@@ -220,7 +221,6 @@ def _run(loaded, layout: BuildLayout, keys: StageKeys, cache: StageCache, record
             from builder.virt.install import install
             result = install(loaded, connect=connect, keep_failed=keep_failed, cwd=cwd,
                              on_progress=on_progress, on_event=event, inputs_ready=True)
-            _drop_build_domain(result.connect, result.domain)
             stage.detail = f"{result.elapsed:.0f} s under {result.accelerator}, MAC {result.mac}"
         cache.remember("install", keys.install, layout.disks + [layout.domain_xml, layout.install_result],
                        result=result.to_json())
@@ -267,25 +267,6 @@ def _media_files(layout: BuildLayout) -> list[Path]:
         if d.is_dir():
             files += sorted(f for f in d.rglob("*") if f.is_file())
     return files
-
-
-def _drop_build_domain(uri: str, name: str) -> None:
-    """The install's domain is golden's scaffolding: its XML is kept as the clone template.
-
-    On a remote host its disk and log volumes go too: the disk was downloaded into the build dir.
-    """
-    from builder.virt import connection
-    from builder.virt.install import _remove_domain
-    with connection.connection(uri) as conn:
-        dom = connection.lookup_domain(conn, name)
-        if dom is not None:
-            _remove_domain(dom)
-        if not connection.is_local(uri):
-            from builder.virt import remote
-            pool = remote.golden_pool(conn, uri)
-            names = [v.name() for v in pool.obj.listAllVolumes(0)]
-            for volume in remote.owned_names(name, names):
-                remote.delete_volume(pool, volume)
 
 
 def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cache: StageCache,

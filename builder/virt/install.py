@@ -2,7 +2,12 @@
 
 Order matters: every check that can fail on bad input runs before anything
 is defined; once virt-install has run, every exit path (success, failure,
-hang, Ctrl-C, SIGTERM) leaves either a shut-off installed domain or nothing.
+hang, Ctrl-C, SIGTERM) leaves nothing defined but the disks and the saved
+domain XML, or, with `keep_domain`, a shut-off domain named after the profile.
+
+The install domain is golden's scaffolding, so by default it gets a name no
+user domain, other checkout or earlier install can hold (profile name plus a
+random suffix): a leftover `demo` domain never blocks the next build.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -53,6 +59,7 @@ class InstallResult:
     domain_xml: str | None = None
     last_lines: list[str] = field(default_factory=list)
     kept_disks: bool = True
+    domain_kept: bool = False       # False: undefined once its disks and XML were saved
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -122,11 +129,18 @@ def resolve_media(loaded: LoadedProfile) -> str | None:
     return str(path)
 
 
-def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout) -> None:
+def domain_name(profile_name: str, keep_domain: bool) -> str:
+    """The install domain's name: the profile's when the user keeps it, else one nobody else holds."""
+    return profile_name if keep_domain else f"{profile_name}-{secrets.token_hex(3)}"
+
+
+def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout, domain: str | None = None) -> None:
+    """Checks that need the host; `domain`, when given, must be free (a kept domain's name)."""
     p = loaded.profile
-    if connection.lookup_domain(conn, p.name) is not None:
-        raise InputError(f"a domain named {p.name!r} already exists on {uri}",
-                         hint=f"remove it (`virsh -c {uri} undefine {p.name}`) or give the profile another name")
+    if domain is not None and connection.lookup_domain(conn, domain) is not None:
+        raise InputError(f"a domain named {domain!r} already exists on {uri}",
+                         hint=f"remove it (`virsh -c {uri} undefine {domain}`), give the profile another name, "
+                              "or install without --keep-domain")
     if p.hypervisor == "xen" and conn.getType().lower() != "xen":
         raise HostError(f"profile {p.name} needs a Xen host; {uri} is {conn.getType()}",
                         hint="run it with --connect xen:///system on a Xen host")
@@ -179,8 +193,17 @@ def _pools_snapshot(conn) -> set[str]:
         return set()
 
 
-def _drop_new_pools(conn, before: set[str], build_dir: Path) -> None:
-    """virt-install makes an autostarted pool for every directory it touches; drop the build dir's."""
+def _pool_dirs(layout: BuildLayout, media: str | None) -> list[Path]:
+    """The directories virt-install may make a pool for: the build dir and the install media's folder."""
+    dirs = [layout.build_dir]
+    if media and "://" not in media:
+        path = Path(media)
+        dirs.append(path if path.is_dir() else path.parent)
+    return dirs
+
+
+def _drop_new_pools(conn, before: set[str], dirs: list[Path]) -> None:
+    """virt-install makes an autostarted pool for every directory it touches; drop the ones for ours."""
     import libvirt
 
     for pool in conn.listAllStoragePools(0):
@@ -190,7 +213,7 @@ def _drop_new_pools(conn, before: set[str], build_dir: Path) -> None:
             path = ET.fromstring(pool.XMLDesc(0)).findtext("./target/path") or ""
         except libvirt.libvirtError:
             continue
-        if path and (Path(path) == build_dir or build_dir in Path(path).parents):
+        if path and any(Path(path) == d or d in Path(path).parents for d in dirs):
             with contextlib.suppress(libvirt.libvirtError):
                 if pool.isActive():
                     pool.destroy()
@@ -211,7 +234,7 @@ def _mac(loaded: LoadedProfile, conn) -> str | None:
 # --- the install -------------------------------------------------------------
 
 def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: bool = False,
-            cwd: Path | None = None, on_progress=None, on_event=None,
+            keep_domain: bool = False, cwd: Path | None = None, on_progress=None, on_event=None,
             inputs_ready: bool = False) -> InstallResult:
     p = loaded.profile
     entry = catalog.get(p.os)
@@ -224,20 +247,22 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
         reaped = reap_orphans(conn)
         for name in reaped:
             event(f"removed domain {name} left by an interrupted golden run")
-        preflight(loaded, conn, uri, layout)
+        name = domain_name(p.name, keep_domain)
+        preflight(loaded, conn, uri, layout, domain=name)
         # A remote host sees none of our paths: files travel as storage volumes (virt/remote.py).
-        store = None if connection.is_local(uri) else remote.Staging(conn, uri, p.name, event, forget=reaped)
+        store = None if connection.is_local(uri) else remote.Staging(conn, uri, name, event, forget=reaped)
         media = resolve_media(loaded)
         mac = _mac(loaded, conn)
         from builder.virt import accel
         virt_type = "xen" if p.hypervisor == "xen" else (store.virt_type() if store else accel.probe().virt_type)
-        target = InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media)
+        target = InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media,
+                               name=name)
         plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(), target=target)
         _clean_previous(layout)
         if not inputs_ready:          # `golden build` made (and cached) them in its media stage
             write_inputs(plan, loaded, media)
         argv = plan.virt_install + ["--metadata", f"description={_marker_for(os.getpid())}"]
-        event(f"defining and starting {p.name} ({virt_type})")
+        event(f"defining and starting {name} ({virt_type})")
         pools_before = _pools_snapshot(conn)
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         dom = None
@@ -246,7 +271,7 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
             if store:                   # uploads media, creates the disks: the argv names volumes
                 argv = store.stage(plan, loaded, media) + argv[len(plan.virt_install):]
             _run_virt_install(argv, layout)
-            dom = connection.lookup_domain(conn, p.name)
+            dom = connection.lookup_domain(conn, name)
             if dom is None:
                 raise HostError("virt-install returned but the domain is not defined")
             watchdog = Watchdog(dom, layout.serial_log, timeout=p.install.timeout,
@@ -265,25 +290,28 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
                 store.collect(dom)
         except (KeyboardInterrupt, _Terminated):
             # Interrupted inside virt-install, the domain may exist already: _finish removes it.
-            dom = dom or _domain_after_virt_install(conn, p.name)
+            dom = dom or _domain_after_virt_install(conn, name)
             outcome = Outcome("interrupted", "interrupted (Ctrl-C or SIGTERM)", time.monotonic() - started,
                               "interrupted")
         except BaseException:
-            dom = dom or connection.lookup_domain(conn, p.name)
+            dom = dom or connection.lookup_domain(conn, name)
             if dom is not None:
                 _remove_domain(dom)
             if not keep_failed:
                 _remove_disks(layout)
-            _drop_new_pools(conn, pools_before, layout.build_dir)
+            _drop_new_pools(conn, pools_before, _pool_dirs(layout, media))
             if store:
                 store.discard()
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
-        result = _finish(conn, dom, outcome, loaded, plan, layout, uri, virt_type, mac, keep_failed)
-        _drop_new_pools(conn, pools_before, layout.build_dir)
+        result = _finish(conn, dom, outcome, loaded, plan, layout, uri, virt_type, mac, keep_failed,
+                         keep_domain, name)
+        _drop_new_pools(conn, pools_before, _pool_dirs(layout, media))
         if store:
-            store.finish(result.status == "completed", keep_failed)
+            # The disks were downloaded: the remote volumes stay only for a kept domain.
+            completed = result.status == "completed"
+            store.finish(completed and keep_domain, keep_failed and not completed)
     if result.status != "completed":
         raise InstallError(
             f"install of {p.name} {result.status}: {result.reason}",
@@ -328,21 +356,30 @@ def _run_virt_install(argv: list[str], layout: BuildLayout) -> None:
 
 
 def _finish(conn, dom, outcome: Outcome, loaded, plan: BuildPlan, layout: BuildLayout, uri, virt_type, mac,
-            keep_failed) -> InstallResult:
+            keep_failed, keep_domain, name) -> InstallResult:
     import libvirt
 
     p = loaded.profile
     shot = None
     xml_path = None
     disks = [str(d) for d in layout.disks]
+    domain_kept = False
     if outcome.ok and dom is not None:
-        with contextlib.suppress(libvirt.libvirtError):
-            dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION,
-                            f"golden image of profile {p.name}", None, None,
-                            libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-        atomic_write(layout.domain_xml, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        description = f"golden image of profile {p.name}"
+        if keep_domain:
+            # The reaper's marker goes: a kept domain is the user's now, not an orphan.
+            with contextlib.suppress(libvirt.libvirtError):
+                dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, description, None, None,
+                                libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        # Saved without the marker too: a domain defined from this XML must never look like an orphan.
+        atomic_write(layout.domain_xml, _with_description(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
+                                                          description))
         xml_path = str(layout.domain_xml)
         kept = True
+        if keep_domain:
+            domain_kept = True
+        else:
+            _remove_domain(dom)
     else:
         if dom is not None:
             with contextlib.suppress(libvirt.libvirtError):
@@ -353,7 +390,7 @@ def _finish(conn, dom, outcome: Outcome, loaded, plan: BuildPlan, layout: BuildL
         if not keep_failed:
             _remove_disks(layout)
     result = InstallResult(
-        profile=p.name, domain=p.name, status=outcome.status, reason=outcome.reason,
+        profile=p.name, domain=name, domain_kept=domain_kept, status=outcome.status, reason=outcome.reason,
         elapsed=round(outcome.elapsed, 1), stage=outcome.stage, connect=uri, accelerator=virt_type,
         disks=disks, serial_log=str(layout.serial_log),
         kickstart=str(layout.kickstart) if plan.kickstart else None, mac=mac,
@@ -361,6 +398,18 @@ def _finish(conn, dom, outcome: Outcome, loaded, plan: BuildPlan, layout: BuildL
         last_lines=outcome.last_lines, kept_disks=kept)
     atomic_write(layout.install_result, json.dumps(result.to_json(), indent=2))
     return result
+
+
+def _with_description(xml: str, text: str) -> str:
+    from lxml import etree
+
+    root = etree.fromstring(xml.encode())
+    desc = root.find("description")
+    if desc is None:
+        desc = etree.Element("description")
+        root.find("name").addnext(desc)
+    desc.text = text
+    return etree.tostring(root, encoding="unicode") + "\n"
 
 
 def _failure_hint(result: InstallResult) -> str:

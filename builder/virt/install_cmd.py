@@ -29,6 +29,7 @@ class InstallTarget:
     mac: str | None = None          # None: libvirt picks
     media: str | None = None        # resolved install media (path or URL)
     remote: RemoteLayout | None = None  # the volumes of an install on a remote host
+    name: str | None = None         # the domain's name; None: the profile's name
 
 
 def _gib(size: int) -> str:
@@ -133,7 +134,7 @@ def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: In
     media = target.media or profile.install.media
     method = profile.install.method
     argv = ["virt-install", "--connect", target.connect,
-            "--name", profile.name,
+            "--name", target.name or profile.name,
             "--memory", str(profile.machine.memory),
             "--vcpus", str(profile.machine.vcpus),
             "--virt-type", target.virt_type,

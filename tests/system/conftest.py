@@ -54,13 +54,13 @@ def vm_dirs():
 def demo_install(libvirt_up, vm_dirs) -> DemoInstall:
     """`golden install` of the demo profile under libvirt (TCG here), once per session.
 
-    The installed domain stays defined (shut off) until the session ends, so tests
-    can use it as a clone source; treat its disk as read-only or copy it first.
+    --keep-domain: the installed domain stays defined (shut off) until the session
+    ends, so tests can use it as a clone source; treat its disk as read-only or copy it first.
     """
     work = vm_dirs("demo-golden")
     name = unique_name("t-demo")
     profile = derived_profile(work, name)
-    run = golden_bin("install", profile, "--json", timeout=1500)
+    run = golden_bin("install", profile, "--json", "--keep-domain", timeout=1500)
     assert run.code == 0, f"demo install failed ({run.code}):\n{run.err}\n{run.out}"
     result = json.loads(run.out)
     build = work / f"{name}.build"

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -38,6 +39,11 @@ def domains() -> set[str]:
         return {d.name() for d in conn.listAllDomains(0)}
     finally:
         conn.close()
+
+
+def build_domains(name: str) -> set[str]:
+    """The install domains of profile `name`: a build names them NAME-<6 hex digits>."""
+    return {d for d in domains() if d == name or re.fullmatch(re.escape(name) + r"-[0-9a-f]{6}", d)}
 
 
 class Subject:
@@ -103,6 +109,7 @@ def subject(libvirt_up, vm_dirs):
     run = s.build()
     assert run.code == 0, run.err
     s.first = json.loads(run.out)
+    s.good = s.profile.read_text()      # the profile the published image was built from
     return s
 
 
@@ -134,7 +141,7 @@ def test_build_publishes_image_manifest_template_and_report(subject):
     assert str(subject.image) in template.read_text()
     check = subprocess.run(["virt-xml-validate", str(template), "domain"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
-    assert subject.name not in domains(), "the build's scaffolding domain was left defined"
+    assert not build_domains(subject.name), "the build's scaffolding domain was left defined"
     report = subject.images / f"{subject.name}.report.html"
     assert report.exists() and subject.name in report.read_text()
 
@@ -192,7 +199,7 @@ def test_hung_install_fails_and_keeps_the_previous_image(subject):
     assert any("about to hang" in line for line in record["failure"]["serial_tail"])
     shot = record["failure"]["screenshot"]
     assert shot and Path(shot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert subject.name not in domains()
+    assert not build_domains(subject.name)
     assert not list(subject.images.glob(f".{subject.name}.*.tmp"))
 
 
@@ -200,7 +207,7 @@ def _start_and_wait_for_install(subject) -> subprocess.Popen:
     proc = subprocess.Popen([str(GOLDEN), "build", str(subject.profile)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
-    while subject.name not in domains():
+    while not build_domains(subject.name):
         assert proc.poll() is None, "the build ended before its install started"
         assert time.monotonic() < deadline, "the install never started"
         time.sleep(1)
@@ -217,11 +224,16 @@ def test_killed_build_leaves_no_domain_and_the_previous_image(subject, sig):
     code = proc.wait(timeout=120)
     assert code != 0
     assert subject.published() == before
+    # A rebuild of the same (changed) profile is not refused because of what the dead run left,
+    # and reaps it before it starts (--until media: no second install needed to show that).
+    again = golden_bin("build", subject.profile, "--until", "media")
+    assert again.code == 0, again.err
+    assert not build_domains(subject.name), "the dead build's domain is still defined"
     # The next golden command (here: a build of the previous, unchanged profile) leaves no domain behind.
     subject.profile.write_text(subject.good)
     run = golden_bin("build", subject.profile)
     assert run.code == 0, run.err
     assert "up to date" in run.out
-    assert subject.name not in domains()
+    assert not build_domains(subject.name)
     assert subject.published() == before
     assert not list(subject.images.glob(f".{subject.name}.*.tmp"))

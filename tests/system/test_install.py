@@ -128,7 +128,8 @@ def test_location_install_kickstart_came_from_the_initrd(demo_install):
     assert ks_sources(serial) == ["file:/ks.cfg"]
     assert "golden-installer: result=ok" in serial
     assert demo_install.result["status"] == "completed" and demo_install.result["accelerator"] in ("qemu", "kvm")
-    assert demo_install.name in domain_names(), "a completed install leaves its domain defined, shut off"
+    assert demo_install.result["domain"] == demo_install.name and demo_install.result["domain_kept"]
+    assert demo_install.name in domain_names(), "--keep-domain leaves the installed domain defined, shut off"
 
 
 def test_location_install_disk_holds_what_the_kickstart_asked_for(demo_install, vm_dirs):
@@ -165,6 +166,10 @@ def test_cd_install(method, scheme, label, libvirt_up, vm_dirs):
         assert (got_scheme, path) == (scheme, "/ks.cfg")
         assert device_labels(serial)[device] == label, f"{sources[0]} should be read from the {label} CD"
         assert "inst.ks=file:" not in serial, "a CD install does not inject the kickstart into the initrd"
+        # Without --keep-domain the install domain had a name of its own and is gone; its XML stays.
+        assert re.fullmatch(re.escape(name) + r"-[0-9a-f]{6}", result["domain"]) and not result["domain_kept"]
+        assert not {name, result["domain"]} & domain_names()
+        assert f"<name>{result['domain']}</name>" in Path(result["domain_xml"]).read_text()
         found = check_installed_disk(Path(result["disks"][0]), Path(result["kickstart"]), result["mac"], work)
         check_first_boot(Path(result["domain_xml"]), Path(result["disks"][0]), result["mac"],
                          found["machine_id"], work)
@@ -266,7 +271,7 @@ def test_unreachable_uri_is_refused(libvirt_up, vm_dirs):
     assert "cannot connect to libvirt" in run.err and "/nonexistent/sock" in run.err
 
 
-def test_name_taken_by_a_domain_is_refused(libvirt_up, vm_dirs):
+def test_keep_domain_refuses_a_name_taken_by_a_domain(libvirt_up, vm_dirs):
     import libvirt
 
     work = vm_dirs("taken")
@@ -279,7 +284,7 @@ def test_name_taken_by_a_domain_is_refused(libvirt_up, vm_dirs):
                                "</domain>")
         uuid = other.UUIDString()
         before = snapshot(work)
-        run = install(profile)
+        run = install(profile, "--keep-domain")
         assert run.code == 2, run.err
         assert f"a domain named {name!r} already exists" in run.err
         assert not (work / f"{name}.build").exists() and snapshot(work) == before

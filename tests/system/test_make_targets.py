@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -34,7 +36,8 @@ def test_make_j4_builds_four_profiles_without_sharing_anything(libvirt_up, vm_di
                           capture_output=True, text=True, timeout=3000)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     manifests = [json.loads((images / f"{n}.manifest.json").read_text()) for n in names]
-    assert {m["install"]["domain"] for m in manifests} == set(names)
+    # Each install ran in a domain of its own name (NAME-<suffix>), undefined once saved.
+    assert all(re.fullmatch(re.escape(n) + r"-[0-9a-f]{6}", m["install"]["domain"]) for n, m in zip(names, manifests))
     assert len({m["install"]["mac"] for m in manifests}) == 4
     assert len({m["image"]["path"] for m in manifests}) == 4
     assert len({m["image"]["sha256"] for m in manifests}) == 4
@@ -61,3 +64,52 @@ def test_same_profile_twice_gives_byte_identical_artifacts(libvirt_up, vm_dirs, 
     assert any(str(f).startswith("media/") for f in files), files
     for f in files:
         assert filecmp.cmp(one / f, two / f, shallow=False), f"{f} differs between two builds"
+
+
+def _golden_leftovers(name: str, work: Path) -> dict[str, list[str]]:
+    """What of golden's is on the host for profile `name` built under `work`: domains, pools, processes."""
+    import libvirt
+
+    conn = libvirt.open("qemu:///system")
+    try:
+        domains = [d.name() for d in conn.listAllDomains(0) if d.name().startswith(name + "-")]
+        pools = [p.name() for p in conn.listAllStoragePools(0)
+                 if str(work) in p.XMLDesc(0) or "/demo-media/" in p.XMLDesc(0)]
+    finally:
+        conn.close()
+    procs = subprocess.run(["pgrep", "-af", f"qemu-storage-daemon|dnsmasq.*{work}|qemu-system.*{name}"],
+                           capture_output=True, text=True).stdout.split("\n")
+    return {"domains": domains, "pools": pools,
+            "processes": [p for p in procs if p and (str(work) in p or name in p)]}
+
+
+def test_make_clean_then_make_again_beside_a_domain_of_the_same_name(libvirt_up, vm_dirs):
+    """The cycle a new user runs: demo, clean, demo; with a domain already named like the profile."""
+    import libvirt
+
+    work = vm_dirs("cycle")
+    name = unique_name("t-cycle")
+    _profile(work, name)
+    before = _golden_leftovers(name, work)      # pools for the shared demo-media cache may predate us
+    make = ["make", "--no-print-directory", "-C", str(REPO), f"PROFILES={work}", f"IMAGES={work / 'images'}",
+            f"CLONES={work / 'clones'}", "N=1"]
+    conn = libvirt.open("qemu:///system")
+    theirs = conn.defineXML(f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+                            "<os><type arch='x86_64'>hvm</type></os><description>not golden's</description>"
+                            "</domain>")
+    try:
+        for round_ in (1, 2):
+            run = subprocess.run([*make, f"{work}/clones/{name}"], capture_output=True, text=True, timeout=2400)
+            assert run.returncode == 0, f"round {round_}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+            manifest = json.loads((work / "images" / f"{name}.manifest.json").read_text())
+            assert manifest["install"]["domain"] != name and not manifest["install"]["domain_kept"]
+            clean = subprocess.run([*make, "clean"], capture_output=True, text=True, timeout=600)
+            assert clean.returncode == 0, clean.stderr
+            assert not (work / "images").exists() and not (work / "clones").exists()
+            assert _golden_leftovers(name, work) == {"domains": [], "pools": before["pools"], "processes": []}
+        still = conn.lookupByName(name)
+        assert still.UUIDString() == theirs.UUIDString(), "the user's own domain is left alone"
+    finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.lookupByName(name).undefine()
+        conn.close()

@@ -119,7 +119,7 @@ def test_remote_install_brings_the_disk_home(second, tmp_path):
     profile = derived_profile(work, name)
     build = work / f"{name}.build"
     try:
-        run = golden_bin("install", profile, "--connect", second.uri, timeout=INSTALL_TIMEOUT)
+        run = golden_bin("install", profile, "--connect", second.uri, "--keep-domain", timeout=INSTALL_TIMEOUT)
         assert run.code == 0, f"remote install failed ({run.code}):\n{run.err}\n{run.out}"
         result = json.loads((build / "install.json").read_text())
         assert result["status"] == "completed" and result["connect"] == second.uri
@@ -147,7 +147,7 @@ def test_remote_install_brings_the_disk_home(second, tmp_path):
         serial = Path(result["serial_log"]).read_text(errors="replace")
         assert "golden-installer: result=ok" in serial and "ks-source=" in serial
 
-        # the domain lives on the remote host only, and names nothing of this machine
+        # the kept domain lives on the remote host only, and names nothing of this machine
         assert name in domains(second.uri) and name not in domains("qemu:///system")
         conn = second.connect()
         try:
@@ -175,7 +175,9 @@ def test_remote_install_brings_the_disk_home(second, tmp_path):
 
 
 def test_remote_cd_install_boots_uploaded_cds(second, tmp_path):
-    """OEMDRV: the install CD and the side CD with the kickstart both go up as volumes, then come out."""
+    """OEMDRV: the install CD and the side CD with the kickstart both go up as volumes, then come out.
+
+    Without --keep-domain: afterwards the remote host holds neither the domain nor any of its volumes."""
     work = tmp_path / "work"
     name = unique_name("t-roem")
     profile = derived_profile(work, name, install={"method": "oemdrv"})
@@ -183,19 +185,19 @@ def test_remote_cd_install_boots_uploaded_cds(second, tmp_path):
     try:
         run = golden_bin("install", profile, "--connect", second.uri, timeout=INSTALL_TIMEOUT)
         assert run.code == 0, f"remote oemdrv install failed ({run.code}):\n{run.err}"
-        assert f"to golden/{name}.oemdrv.golden-" in run.err and f"to golden/{name}.media.golden-" in run.err
+        domain = json.loads((build / "install.json").read_text())["domain"]
+        assert re.fullmatch(re.escape(name) + r"-[0-9a-f]{6}", domain)
+        assert f"to golden/{domain}.oemdrv.golden-" in run.err and f"to golden/{domain}.media.golden-" in run.err
         serial = (build / "serial.log").read_text(errors="replace")
         assert re.search(r"golden-installer: ks-source=hd:\S+:/ks.cfg", serial), serial[-2000:]
         assert (build / "disk0.qcow2").is_file()
-        conn = second.connect()
-        try:
-            root = ET.fromstring(conn.lookupByName(name).XMLDesc(0))
-        finally:
-            conn.close()
+        root = ET.fromstring((build / "domain.xml").read_text())
         cds = root.findall("./devices/disk[@device='cdrom']")
-        assert len(cds) == 2 and all(cd.find("source") is None for cd in cds), "the uploads stay in the drives"
+        assert len(cds) == 2 and all(cd.find("source") is None for cd in cds), "the uploads were ejected"
         assert root.find("./os/boot").get("dev") == "hd"
-        assert mine(second.volumes(), name) == {f"golden/{name}-disk0.qcow2", f"golden/{name}-serial.log"}
+        assert not {name, domain} & domains(second.uri)
+        vols = second.volumes()
+        assert not mine(vols, domain) and not any(".golden-" in v for names in vols.values() for v in names), vols
     finally:
         second.remove_domain(name)
 
@@ -226,7 +228,7 @@ def test_interrupted_remote_install_leaves_no_volume(second, tmp_path):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 4, f"exit {proc.returncode}:\n{seen}{err}"
         assert "interrupted" in err
-        assert name not in domains(second.uri)
+        assert not [d for d in domains(second.uri) if d.startswith(name)]
         assert not mine(second.volumes(), name), second.volumes()
         assert not (work / f"{name}.build" / "disk0.qcow2").exists()
     finally:
@@ -248,7 +250,7 @@ def test_failed_remote_install_keeps_its_disk_locally_only(second, tmp_path):
         assert "installer failed: t-rfail says so" in run.err, run.err
         assert "t-rfail says so" in (build / "serial.log").read_text(errors="replace")
         assert (build / "disk0.qcow2").is_file(), "--keep-failed brings the failed disk home"
-        assert name not in domains(second.uri)
+        assert not [d for d in domains(second.uri) if d.startswith(name)]
         assert not mine(second.volumes(), name), second.volumes()
     finally:
         second.remove_domain(name)

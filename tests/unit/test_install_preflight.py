@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from builder.errors import InputError
 from builder.layout import BuildLayout
 from builder.profile import load
-from builder.virt.install import preflight
+from builder.virt.install import domain_name, preflight
 
 from profile_factory import representative, write
 
@@ -21,9 +23,9 @@ def conn():
     c.close()
 
 
-def _preflight(tmp_path, conn, **overrides):
+def _preflight(tmp_path, conn, domain=None, **overrides):
     loaded = load(write(tmp_path, representative("rhel9.6", output={"dir": str(tmp_path / "out")}, **overrides)))
-    preflight(loaded, conn, "test:///default", BuildLayout.for_profile(loaded.profile, tmp_path))
+    preflight(loaded, conn, "test:///default", BuildLayout.for_profile(loaded.profile, tmp_path), domain=domain)
 
 
 def test_nfs_location_is_refused_before_anything_is_written(tmp_path, conn):
@@ -38,8 +40,14 @@ def test_http_location_passes(tmp_path, conn):
     _preflight(tmp_path, conn, install={"method": "location", "media": "http://mirror.example.com/tree/"})
 
 
-def test_name_of_an_existing_domain_is_refused(tmp_path, conn):
+def test_a_kept_domain_name_that_exists_is_refused(tmp_path, conn):
     # test:///default always holds a domain called "test"
     with pytest.raises(InputError) as exc:
-        _preflight(tmp_path, conn, name="test")
-    assert "already exists" in exc.value.message
+        _preflight(tmp_path, conn, domain=domain_name("test", keep_domain=True), name="test")
+    assert "already exists" in exc.value.message and "--keep-domain" in exc.value.hint
+
+
+def test_a_build_is_not_blocked_by_a_domain_named_like_its_profile(tmp_path, conn):
+    name = domain_name("test", keep_domain=False)
+    assert re.fullmatch(r"test-[0-9a-f]{6}", name) and name != domain_name("test", keep_domain=False)
+    _preflight(tmp_path, conn, domain=name, name="test")
