@@ -461,6 +461,9 @@ def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwa
          replace, event) -> list[CloneRecord]:
     t0 = time.monotonic()
     source = resolve_source(source_arg, conn)
+    from builder.image.container import check_container
+    for disk in source.disks:
+        check_container(disk)       # before anything is made: every clone would inherit the damage
     system = source.disks[0]
     # The checksum of the source goes into the records; reading 2 GiB of holes overlaps the rest.
     hasher = ThreadPoolExecutor(max_workers=1)

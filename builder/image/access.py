@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 
 from builder.errors import HostError, InputError
 from builder.image import inuse
+from builder.image.container import check_container
 from builder.image.diskfile import DiskFile, describe
 from builder.image.guest import Guest, no_os_error
 from builder.image.guestfs_backend import open_session
@@ -57,9 +58,12 @@ def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", re
             if not os.access(d.path, os.W_OK):
                 raise InputError("the image is not writable", where=str(d.path),
                                  hint="fix its permissions, or open it read-only")
+    # A damaged file is refused before any backend reads it, and before anything is locked or mounted.
+    containers = [check_container(d) for d in disks]
     warnings = inuse.check_many(disks, readonly=readonly, connect_uri=connect_uri,
                                 protect_backing=protect_backing) if check_in_use else [[] for _ in disks]
-    for d, ws in zip(disks, warnings):
+    for d, ws, cs in zip(disks, warnings, containers):
+        ws.extend(cs)
         for w in ws:
             log.warning("%s: %s", d.path, w)
 

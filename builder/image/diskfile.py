@@ -140,7 +140,7 @@ def _check_qcow2(p: Path, info: dict) -> None:
     refcount_off = struct.unpack_from(">Q", head, 48)[0]
     l1_off = struct.unpack_from(">Q", head, 40)[0]
     if refcount_off >= size or l1_off >= size:
-        raise InputError("not a usable qcow2 image: its tables lie beyond the end of the file "
+        raise InputError("not a usable qcow2 image: corrupt, its tables lie beyond the end of the file "
                          "(truncated copy?)", hint="`qemu-img check` says more", where=str(p))
     if info.get("format-specific", {}).get("data", {}).get("corrupt"):
         raise InputError("qcow2 image is marked corrupt", hint="repair it with `qemu-img check -r all`",

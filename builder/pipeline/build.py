@@ -272,6 +272,7 @@ def _media_files(layout: BuildLayout) -> list[Path]:
 def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cache: StageCache,
                   record: BuildRecord, rebuilt: list[str]) -> None:
     from builder.image import customize, inspect_image, open_image, seal
+    from builder.image.container import check_container
 
     p = loaded.profile
     entry = catalog.get(p.os)
@@ -279,6 +280,7 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
     with contextlib.suppress(FileNotFoundError):
         work.unlink()
     base = layout.disks[0]
+    check_container(base)           # a damaged install disk is refused before the work overlay exists
     fmt = p.disks[0].format
     proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", str(base), str(work)],
                           capture_output=True, text=True)
