@@ -141,14 +141,29 @@ def inspect_cmd(
     connect: Optional[str] = typer.Option(None, "--connect", "-c", help=_CONNECT_HELP),
 ):
     """Show what an image holds: OS, disks, boot, network and the identity a seal would reset."""
-    from builder.image import inspect_image, open_image
+    from builder.image import inspect_image, open_image, windows_inspect
+    from builder.image.container import check_container
 
     image = _image_path(target, connect)
-    with open_image(image, backend=backend, readonly=True, connect_uri=connect) as g:
-        report = inspect_image(g)
-        used = g.backend
+    check_container(image)          # the Windows reader below does not go through open_image
+    # Windows: read offline with ntfs-3g and hivex (builder/image/windows_inspect.py).
+    windows = windows_inspect.inspect_image(image) if windows_inspect.holds_ntfs(image) else None
+    if windows is None:
+        # No NTFS on the disk: no appliance is spent looking for Windows after a failed Linux look.
+        with open_image(image, backend=backend, readonly=True, connect_uri=connect) as g:
+            report = inspect_image(g)
+            used = g.backend
+    else:
+        report, used = windows, "guestfs"
     if as_json:
         print_json({"image": str(image), "backend": used, **report})
+        return
+    if windows is not None:
+        console.print(f"[bold]{image}[/bold] ({report['disk']['format']}, {_size(report['disk']['virtual_size'])}, "
+                      f"Windows, read with the guestfs backend)")
+        console.print("\n".join(windows_inspect.summary_lines(report)), highlight=False, markup=False)
+        for f in report["findings"]:
+            console.print(f"[yellow]not golden yet:[/yellow] {f}")
         return
     _print_inspect(report, image, used)
 

@@ -40,8 +40,9 @@ def unattend_cmd(profile: str = typer.Argument(..., help="Profile path or shippe
         return
     if output.exists() and not output.is_dir():
         raise InputError(f"{output} is not a directory", where="--output")
-    path = atomic_write(output / result.name, result.data, mode=0o600)
-    console.print(f"wrote {path} ({'; '.join(check for _, check in result.checks())})", style="green")
+    for name, check in result.checks():      # the answer file, and sysprep.inf for a generalized XP/2003
+        path = atomic_write(output / name, result.files[name], mode=0o600)
+        console.print(f"wrote {path} ({check})", style="green")
 
 
 def _media_out(loaded, output: Optional[Path], suffix: str) -> Path:

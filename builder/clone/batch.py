@@ -465,6 +465,8 @@ def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwa
     for disk in source.disks:
         check_container(disk)       # before anything is made: every clone would inherit the damage
     system = source.disks[0]
+    from builder.windows.clonecheck import refuse_windows
+    refuse_windows(system)          # a Windows image not generalized by sysprep: clones would share a SID
     # The checksum of the source goes into the records; reading 2 GiB of holes overlaps the rest.
     hasher = ThreadPoolExecutor(max_workers=1)
     checksum: Future = hasher.submit(records.source_sha256, Path(system.path))

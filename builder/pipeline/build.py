@@ -232,7 +232,9 @@ def _run(loaded, layout: BuildLayout, keys: StageKeys, cache: StageCache, record
     image_keys = {"inspect": keys.inspect, "customize": keys.customize, "seal": keys.seal}
     if entry.is_windows:
         for name in _IMAGE_STAGES:
-            record.mark(name, "skipped", image_keys[name], "Windows images are generalized by sysprep")
+            record.mark(name, "skipped", image_keys[name],
+                        "generalized by sysprep at the end of the install" if p.windows.generalize
+                        else "not generalized (windows.generalize: false)")
         work = layout.disks[0]
     elif "install" in rebuilt or not all(cache.fresh(n, image_keys[n]) for n in _IMAGE_STAGES):
         cache.forget(_IMAGE_STAGES)

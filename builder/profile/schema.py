@@ -387,6 +387,7 @@ class Windows(Strict):
     drivers: WindowsDrivers = WindowsDrivers()
     first_logon_commands: list[str] = []
     finish: Literal["poweroff", "reboot", "none"] = "poweroff"   # after the first-logon commands
+    generalize: bool = True                      # sysprep as the last first-logon step (finish picks its end)
 
     @field_validator("full_name", "organization")
     @classmethod

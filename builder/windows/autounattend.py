@@ -16,7 +16,7 @@ from lxml import etree
 
 from builder.catalog import OsEntry
 from builder.profile.schema import Profile
-from builder.windows import values
+from builder.windows import sysprep, values
 from builder.windows.media import MediaPlan
 
 NS = "urn:schemas-microsoft-com:unattend"
@@ -30,6 +30,7 @@ ARCH = {"i386": "x86", "x86_64": "amd64"}
 COMPONENTS = {
     "windowsPE": ("Microsoft-Windows-International-Core-WinPE", "Microsoft-Windows-PnpCustomizationsWinPE",
                   "Microsoft-Windows-Setup"),
+    "generalize": ("Microsoft-Windows-PnpSysprep",),
     "specialize": ("Microsoft-Windows-Shell-Setup",),
     "oobeSystem": ("Microsoft-Windows-International-Core", "Microsoft-Windows-Shell-Setup"),
 }
@@ -138,7 +139,11 @@ def first_logon_commands(profile: Profile, entry: OsEntry, media: MediaPlan) -> 
         out.append(("bcdedit /set {default} USEPLATFORMCLOCK on",
                     "Use the platform clock (RHEL 5 Virtualization Guide ch. 17)"))
     out += [(cmd, "From the profile") for cmd in w.first_logon_commands]
-    if w.finish == "poweroff":
+    if w.generalize:
+        # Last: nothing may run on the generalized system before its clones boot it.
+        out.append((sysprep.unattend_command(profile, entry),
+                    "Generalize with sysprep: the image gets no SID or computer name of its own"))
+    elif w.finish == "poweroff":
         out.append(("shutdown /s /t 0", "Power off: the install is complete"))
     elif w.finish == "reboot":
         out.append(("shutdown /r /t 0", "Reboot: the install is complete"))
@@ -191,6 +196,14 @@ def render(profile: Profile, entry: OsEntry, media: MediaPlan, secrets: Unattend
     _sub(user, "AcceptEula", "true")
     _sub(user, "FullName", w.full_name)
     _sub(user, "Organization", w.organization)
+
+    if w.generalize:
+        # generalize: read from the cached answer file when the last first-logon command
+        # runs sysprep /generalize. Keep the virtio drivers installed on every clone.
+        gen = _sub(root, "settings", **{"pass": "generalize"})
+        pnp = _component(gen, "Microsoft-Windows-PnpSysprep", arch)
+        _sub(pnp, "PersistAllDeviceInstalls", "true")
+        _sub(pnp, "DoNotCleanUpNonPresentDevices", "true")
 
     # specialize: identity.
     spec = _sub(root, "settings", **{"pass": "specialize"})
@@ -290,4 +303,19 @@ def check(data: bytes, profile: Profile, entry: OsEntry, media: MediaPlan) -> li
                          "(on for 2008 R2 / 7 only, seed ch. 17)")
     if clock:
         done.append("USEPLATFORMCLOCK")
+    if profile.windows.generalize != ("generalize" in seen):
+        raise ValueError("autounattend.xml has a generalize pass although windows.generalize is false"
+                         if "generalize" in seen else "autounattend.xml lacks the generalize pass")
+    if profile.windows.generalize:
+        persist = root.xpath("//u:settings[@pass='generalize']/u:component[@name='Microsoft-Windows-PnpSysprep']"
+                             "/u:PersistAllDeviceInstalls/text()", namespaces=ns)
+        if persist != ["true"]:
+            raise ValueError("autounattend.xml generalize pass does not keep the installed drivers "
+                             "(PersistAllDeviceInstalls)")
+        if not commands or commands[-1] != sysprep.unattend_command(profile, entry):
+            raise ValueError("autounattend.xml: the last first-logon command is not sysprep /generalize")
+        if any("sysprep" in c.lower() for c in commands[:-1]):
+            raise ValueError("autounattend.xml runs sysprep before its last first-logon command")
+        done.append("generalize pass (PersistAllDeviceInstalls) and sysprep /generalize last"
+                    + (" with /mode:vm" if sysprep.has_vm_mode(entry) else ""))
     return done

@@ -82,7 +82,7 @@ def media_files(answer: unattend.AnswerFiles, found: list[Found]) -> dict[str, b
             out[path] = data
     if layout.text_mode:
         out["txtsetup.oem"] = txtsetup.render(list(layout.text_mode))
-    out[layout.answer_file] = answer.data
+    out.update(answer.files)
     return dict(sorted(out.items()))
 
 

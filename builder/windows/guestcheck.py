@@ -42,6 +42,19 @@ class DriverReport:
 @contextlib.contextmanager
 def guestfs_handle(image: Path, fmt: str | None) -> Iterator:
     """A read-only libguestfs appliance on `image` (TCG unless KVM works)."""
+    with guestfs_drives([(image, fmt)]) as g:
+        yield g
+
+
+@contextlib.contextmanager
+def guestfs_handles(disks) -> Iterator:
+    """One read-only appliance for several DiskFiles, in order (/dev/sda, /dev/sdb, ...)."""
+    with guestfs_drives([(d.path, d.format) for d in disks]) as g:
+        yield g
+
+
+@contextlib.contextmanager
+def guestfs_drives(drives: list[tuple[Path, str | None]]) -> Iterator:
     try:
         import guestfs
     except ImportError:
@@ -54,14 +67,16 @@ def guestfs_handle(image: Path, fmt: str | None) -> Iterator:
     try:
         g.set_backend(settings.get("LIBGUESTFS_BACKEND", "direct"))
         g.set_backend_settings([s for s in settings.get("LIBGUESTFS_BACKEND_SETTINGS", "").split(":") if s])
-        opts = {"readonly": True}
-        if fmt:
-            opts["format"] = fmt
-        g.add_drive_opts(str(image), **opts)
+        for image, fmt in drives:
+            opts = {"readonly": True}
+            if fmt:
+                opts["format"] = fmt
+            g.add_drive_opts(str(image), **opts)
         try:
             g.launch()
         except RuntimeError as exc:
-            raise HostError(f"libguestfs could not open {image}: {exc}",
+            names = ", ".join(str(image) for image, _ in drives)
+            raise HostError(f"libguestfs could not open {names}: {exc}",
                             hint="run `libguestfs-test-tool` to see why the appliance fails") from None
         yield g
     finally:

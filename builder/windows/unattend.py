@@ -13,14 +13,14 @@ from builder import catalog
 from builder.errors import InputError
 from builder.profile.loader import LoadedProfile
 from builder.profile.secrets import reveal
-from builder.windows import autounattend, media, winnt
+from builder.windows import autounattend, media, sysprep, winnt
 
 
 @dataclass(frozen=True)
 class AnswerFiles:
     """The rendered answer file(s) of one profile; bytes are reproducible."""
     era: str                                     # sif | unattend
-    files: dict[str, bytes]                      # name -> bytes (winnt.sif or autounattend.xml)
+    files: dict[str, bytes]                      # name -> bytes (the answer file first; sysprep.inf for XP/2003)
     layout: media.MediaPlan
     checked: tuple[tuple[str, str], ...] = field(default=())
 
@@ -60,10 +60,14 @@ def render(loaded: LoadedProfile, medium: str | None = None) -> AnswerFiles:
     else:
         data = autounattend.render(p, entry, layout, autounattend.UnattendInputs(password, key))
         check = autounattend.check
+    files = {layout.answer_file: data}
     try:
-        done = check(data, p, entry, layout)
+        checked = [(layout.answer_file, "; ".join(check(data, p, entry, layout)))]
+        if entry.windows.era == "sif" and w.generalize:
+            # XP/2003 sysprep reads its own answer file; it travels on the same floppy.
+            files[sysprep.INF_NAME] = sysprep.render_inf(p, entry, layout)
+            checked.append((sysprep.INF_NAME, "; ".join(sysprep.check_inf(files[sysprep.INF_NAME], layout))))
     except ValueError as exc:
         # A generator bug, not bad input: say so plainly.
         raise AssertionError(f"{layout.answer_file} failed its own check: {exc}") from exc
-    return AnswerFiles(era=entry.windows.era, files={layout.answer_file: data}, layout=layout,
-                       checked=((layout.answer_file, "; ".join(done)),))
+    return AnswerFiles(era=entry.windows.era, files=files, layout=layout, checked=tuple(checked))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from builder.catalog import OsEntry
 from builder.profile.schema import Profile
-from builder.windows import values
+from builder.windows import sysprep, values
 from builder.windows.media import MediaPlan
 from builder.windows.txtsetup import RETAIL_IDE
 
@@ -61,7 +61,10 @@ def gui_run_once(profile: Profile, entry: OsEntry, media: MediaPlan) -> list[str
         # Seed ch. 17: "/use pmtimer" in boot.ini; the switch is /usepmtimer.
         commands.append('bootcfg /raw "/usepmtimer" /A /ID 1')
     commands += list(w.first_logon_commands)
-    if w.finish == "poweroff":
+    if w.generalize:
+        # sysprep ends the install itself (shut down, reboot or stay up as `finish` says).
+        commands += sysprep.sif_commands(profile, entry, media)
+    elif w.finish == "poweroff":
         commands.append("shutdown -s -f -t 0")
     elif w.finish == "reboot":
         commands.append("shutdown -r -f -t 0")
@@ -177,4 +180,10 @@ def check(data: bytes, profile: Profile, entry: OsEntry, media: MediaPlan) -> li
         if not any("/usepmtimer" in c for c in run):
             raise ValueError("winnt.sif does not set /usepmtimer")
         done.append("/usepmtimer")
+    if profile.windows.generalize:
+        run = [unquote(v) for _, v in parser.items("GuiRunOnce")] if parser.has_section("GuiRunOnce") else []
+        want = sysprep.sif_commands(profile, entry, media)
+        if run[-len(want):] != want:
+            raise ValueError("winnt.sif [GuiRunOnce] does not end with the sysprep steps")
+        done.append("GuiRunOnce ends with sysprep -reseal -mini")
     return done

@@ -14,7 +14,7 @@ from builder.fsutil import atomic_write
 from builder.layout import BuildLayout
 from builder.media import fat, iso
 from builder.profile.loader import LoadedProfile
-from builder.windows import drivers
+from builder.windows import drivers, sysprep
 from builder.windows.media import FLOPPY_LABEL, ISO_LABEL
 
 
@@ -23,9 +23,11 @@ def write_install_media(loaded: LoadedProfile, layout: BuildLayout) -> list:
     plan, files = drivers.build_files(loaded)
     written = []
     layout.unattend_dir.mkdir(parents=True, exist_ok=True)
-    record = layout.unattend_dir / plan.answer_file
-    atomic_write(record, files[plan.answer_file], mode=0o600)
-    written.append(record)
+    for name in (plan.answer_file, sysprep.INF_NAME):
+        if name in files:
+            record = layout.unattend_dir / name
+            atomic_write(record, files[name], mode=0o600)
+            written.append(record)
     layout.media_dir.mkdir(parents=True, exist_ok=True)
     if plan.medium == "floppy":
         written.append(fat.make_floppy(layout.driver_floppy, files, label=FLOPPY_LABEL))

@@ -53,9 +53,11 @@ def test_components_passes_and_processor_architecture(tmp_path, os_id, arch):
     assert comps and {c.get("processorArchitecture") for c in comps} == {want}
     passes = {s.get("pass"): [c.get("name") for c in s.xpath("u:component", namespaces=U)]
               for s in root.xpath("/u:unattend/u:settings", namespaces=U)}
+    assert list(passes) == ["windowsPE", "generalize", "specialize", "oobeSystem"]     # Setup's pass order
     assert passes == {
         "windowsPE": ["Microsoft-Windows-International-Core-WinPE", "Microsoft-Windows-PnpCustomizationsWinPE",
                       "Microsoft-Windows-Setup"],
+        "generalize": ["Microsoft-Windows-PnpSysprep"],
         "specialize": ["Microsoft-Windows-Shell-Setup"],
         "oobeSystem": ["Microsoft-Windows-International-Core", "Microsoft-Windows-Shell-Setup"],
     }
@@ -85,7 +87,7 @@ def test_winnt_sif_sections_hal_driver_paths_and_timer(tmp_path):
     run = [winnt.unquote(v) for _, v in ini.items("GuiRunOnce")]
     assert run[0] == "cmd /c xcopy A:\\NetKVM\\2k3\\x86 %SystemDrive%\\Drivers\\NetKVM /e /i /y /q"
     assert run[1] == 'bootcfg /raw "/usepmtimer" /A /ID 1'                        # seed ch. 17
-    assert run[-1] == "shutdown -s -f -t 0"
+    assert run[-1] == "%SystemDrive%\\Sysprep\\sysprep.exe -reseal -mini -quiet -forceshutdown"
 
 
 def test_xp_hal_is_standard_pc_not_the_seeds_unlisted_name(tmp_path):
@@ -106,7 +108,7 @@ def test_x64_2003_names_no_hal_and_detect_leaves_it_to_setup(tmp_path):
 
 
 def test_winnt_sif_without_drivers(tmp_path):
-    ini = sif(render(profile(tmp_path, "winxp", "x86_64")).data)   # drivers.media none
+    ini = sif(render(profile(tmp_path, "winxp", "x86_64", windows={"generalize": False})).data)   # drivers.media none
     assert not ini.has_section("MassStorageDrivers") and not ini.has_section("OEMBootFiles")
     assert not ini.has_option("Unattended", "OemPnPDriversPath")
     run = [winnt.unquote(v) for _, v in ini.items("GuiRunOnce")]
@@ -131,9 +133,9 @@ def test_quotes_in_values_are_doubled(tmp_path):
 
 
 def test_finish_choices(tmp_path):
-    ini = sif(render(profile(tmp_path, "winxp", "i386", windows={"finish": "none"})).data)
+    ini = sif(render(profile(tmp_path, "winxp", "i386", windows={"finish": "none", "generalize": False})).data)
     assert not any("shutdown" in v for _, v in ini.items("GuiRunOnce"))
-    root = xml(render(profile(tmp_path, "win10", "x86_64", windows={"finish": "reboot"})).data)
+    root = xml(render(profile(tmp_path, "win10", "x86_64", windows={"finish": "reboot", "generalize": False})).data)
     assert root.xpath("//u:CommandLine/text()", namespaces=U)[-1] == "shutdown /r /t 0"
 
 
@@ -188,7 +190,7 @@ def test_driver_paths_and_platform_clock(tmp_path, os_id, folder, clock):
     commands = root.xpath("//u:FirstLogonCommands//u:CommandLine/text()", namespaces=U)
     assert ("bcdedit /set {default} USEPLATFORMCLOCK on" in commands) is clock
     assert any(f"pnputil -i -a %d:\\NetKVM\\{folder}\\amd64\\netkvm.inf" in c for c in commands)
-    assert commands[-1] == "shutdown /s /t 0"
+    assert commands[-1].startswith("%WINDIR%\\System32\\Sysprep\\sysprep.exe /generalize /oobe /shutdown")
     orders = root.xpath("//u:FirstLogonCommands//u:Order/text()", namespaces=U)
     assert orders == [str(i) for i in range(1, len(commands) + 1)]
 
