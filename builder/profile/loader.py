@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from builder import catalog, paths
 from builder.errors import InputError
+from builder.profile import bounds
 from builder.profile.schema import Profile
 
 PathKey = tuple  # a field path: ("disks", 0, "size")
@@ -36,7 +37,10 @@ class Issue:
         if self.file:
             where = f"{display_path(self.file)}:{self.line}: " if self.line else f"{display_path(self.file)}: "
         field_ = format_path(self.path)
-        return f"{where}{field_ + ': ' if field_ else ''}{self.message}"
+        field_ = field_ if len(field_) <= 120 else field_[:120] + "…"
+        # A last guard: whatever a check quoted, one issue stays a few lines long.
+        message = self.message if len(self.message) <= 500 else self.message[:500] + "…"
+        return f"{where}{field_ + ': ' if field_ else ''}{message}"
 
 
 class ProfileError(InputError):
@@ -49,7 +53,13 @@ class ProfileError(InputError):
         super().__init__(first.render(), hint=hint)
 
     def lines(self) -> list[str]:
-        return [i.render() for i in self.issues]
+        shown = [i.render() for i in self.issues[:_SHOWN_ISSUES]]
+        if len(self.issues) > _SHOWN_ISSUES:
+            shown.append(f"... and {len(self.issues) - _SHOWN_ISSUES} more problems")
+        return shown
+
+
+_SHOWN_ISSUES = 20      # a profile with a thousand bad values still gets a readable error
 
 
 @dataclass
@@ -105,18 +115,21 @@ def resolve_ref(ref: str, relative_to: Path | None = None) -> Path:
     if "/" not in ref and not ref.endswith((".yaml", ".yml")):
         candidates.append(paths.profiles_dir() / f"{ref}.yaml")
     for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
+        try:
+            if candidate.is_file():
+                return candidate.resolve()
+        except (OSError, ValueError):    # a name too long for the OS, or a NUL in it
+            continue
     names = list(shipped_profiles())
-    close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5)
+    close = difflib.get_close_matches(ref, names, n=3, cutoff=0.5) if len(ref) < 256 else []
     hint = (f"did you mean {' or '.join(close)}?" if close
             else "give a path to a .yaml file or a shipped profile name (see `golden profiles`)")
-    raise InputError(f"profile {ref!r} not found", hint=hint)
+    raise InputError(f"profile {bounds.excerpt(ref)} not found", hint=hint)
 
 
 # --- YAML with line numbers -----------------------------------------------
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(bounds.BoundedComposer, yaml.SafeLoader):
     pass
 
 
@@ -124,20 +137,26 @@ def _no_duplicates(loader, node, deep=False):
     seen = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, typing.Hashable):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a name, not a list or mapping", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key]})", key_node.start_mark)
+                None, None, f"duplicate key {bounds.excerpt(key)} (first at line {seen[key]})", key_node.start_mark)
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep)
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", bounds.BoundedComposer.construct_yaml_int)
 
 
 def _lines(node, prefix=()) -> dict:
     out = {prefix: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
             key = key_node.value
             out[prefix + (key,)] = key_node.start_mark.line + 1
             out.update(_lines(value_node, prefix + (key,)))
@@ -147,24 +166,50 @@ def _lines(node, prefix=()) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> tuple[dict, dict]:
+def _read_text(path: Path) -> str:
+    cap = bounds.limits()["file_bytes"]
     try:
-        text = path.read_text()
+        with open(path, "rb") as handle:
+            raw = handle.read(cap + 1)
     except OSError as exc:
         raise InputError(f"cannot read profile: {exc.strerror}", where=display_path(path)) from exc
+    if len(raw) > cap:
+        raise ProfileError([Issue((), f"the file is larger than {cap // 1024} KiB; a profile is a short YAML file",
+                                  file=path)])
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ProfileError([Issue((), f"not UTF-8 text (byte {exc.start}); a profile is a UTF-8 YAML file",
+                                  file=path, line=line)]) from None
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise ProfileError([Issue((), "holds a NUL byte; a profile is a text file", file=path, line=line)])
+    return text
+
+
+def _read_yaml(path: Path) -> tuple[dict, dict]:
+    text = _read_text(path)
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        bounds.check_expansion(node)
+        data = loader.construct_document(node) if node is not None else None
+    except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ProfileError([Issue((), f"malformed YAML: {problem}", file=path,
-                                  line=mark.line + 1 if mark else None,
-                                  hint="check indentation and quoting near that line")]) from exc
+        problem = getattr(exc, "problem", None) or "nested too deeply"
+        hint = None if isinstance(exc, bounds.LimitError) else "check indentation and quoting near that line"
+        message = problem if isinstance(exc, bounds.LimitError) else f"malformed YAML: {bounds.shorten(problem, 160)}"
+        raise ProfileError([Issue((), message, file=path,
+                                  line=mark.line + 1 if mark else None, hint=hint)]) from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ProfileError([Issue((), "a profile must be a YAML mapping of keys to values", file=path, line=1)])
+    if not all(isinstance(k, str) for k in data):
+        raise ProfileError([Issue((), "a profile's keys are names (strings)", file=path, line=1)])
     return data, (_lines(node) if node is not None else {})
 
 
@@ -180,8 +225,9 @@ _SECRET_FIELDS = {("kickstart", "root_password"), ("windows", "admin_password"),
 
 def _absolutize(data: dict, base: Path) -> dict:
     def fix(value):
+        # A NUL would make resolve() raise; the field's validator refuses it with a proper error.
         if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value \
-                and value != "demo":
+                and value != "demo" and "\0" not in value:
             return str((base / value).resolve())
         return value
 
@@ -220,7 +266,9 @@ def _merge(base: dict, over: dict, base_origin: dict, over_origin: dict, prefix=
     origins = {k: v for k, v in base_origin.items()}
     for key, value in over.items():
         sub = prefix + (key,)
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        # A secret reference is one value: a child's {env: X} replaces a base's {file: Y}.
+        is_secret = sub in _SECRET_FIELDS or sub[-1:] == ("root_password",) or _is_user_password(sub)
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not is_secret:
             out[key], origins = _merge(out[key], value, origins, over_origin, sub)
         else:
             out[key] = value
@@ -242,7 +290,7 @@ def _load_raw(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict, list[Pat
     parent_ref = data.get("extends")
     if parent_ref is None:
         return data, origin, [path]
-    if not isinstance(parent_ref, str) or not parent_ref:
+    if not isinstance(parent_ref, str) or not parent_ref or len(parent_ref) > 4095 or "\0" in parent_ref:
         raise ProfileError([Issue(("extends",), "extends must name one profile", file=path,
                                   line=lines.get(("extends",)))])
     try:
@@ -250,6 +298,12 @@ def _load_raw(path: Path, stack: tuple[Path, ...]) -> tuple[dict, dict, list[Pat
     except InputError as exc:
         raise ProfileError([Issue(("extends",), exc.message, hint=exc.hint, file=path,
                                   line=lines.get(("extends",)))]) from exc
+    if parent_path.suffix not in (".yaml", ".yml"):
+        # Only profiles are read as bases: any other file (a credential, a
+        # binary) must not be parsed and quoted back in a YAML error.
+        raise ProfileError([Issue(("extends",), f"{display_path(parent_path)} is not a profile (a .yaml file)",
+                                  file=path, line=lines.get(("extends",)),
+                                  hint="extends names a shipped profile or a .yaml profile file")])
     base, base_origin, chain = _load_raw(parent_path, stack + (path,))
     base.pop("name", None)          # a name is never inherited
     base.pop("description", None)
@@ -312,25 +366,25 @@ def _friendly(err: dict) -> tuple[str, str | None]:
         key = loc[-1]
         model = _model_at(loc)
         valid = sorted(model.model_fields) if model else []
-        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(str(key)[:100], valid, n=1, cutoff=0.6)
         if close:
-            return f"unknown key {key!r}", f"did you mean {close[0]!r}?"
+            return f"unknown key {bounds.excerpt(key)}", f"did you mean {close[0]!r}?"
         elsewhere = _nested_names(model) if model else {}
-        close = difflib.get_close_matches(str(key), list(elsewhere), n=1, cutoff=0.75)
+        close = difflib.get_close_matches(str(key)[:100], list(elsewhere), n=1, cutoff=0.75)
         hint = (f"did you mean {elsewhere[close[0]]!r}? (it belongs under {elsewhere[close[0]].rsplit('.', 1)[0]})"
                 if close else (f"valid keys here: {', '.join(valid)}" if valid else None))
-        return f"unknown key {key!r}", hint
+        return f"unknown key {bounds.excerpt(key)}", hint
     if kind == "missing":
         return "is required", None
     if kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected", "")
-        return f"{err['input']!r} is not allowed; expected {expected}", None
+        return f"{bounds.excerpt(err['input'])} is not allowed; expected {expected}", None
     message = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix):]
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        message = f"{message} (got {type(err['input']).__name__} {err['input']!r})" \
+        message = f"{message} (got {type(err['input']).__name__} {bounds.excerpt(err['input'])})" \
             if not isinstance(err.get("input"), (dict, list)) else message
     return message, None
 
@@ -338,7 +392,10 @@ def _friendly(err: dict) -> tuple[str, str | None]:
 def _clean_loc(loc: tuple) -> PathKey:
     # pydantic inserts union member / validator names into locations.
     return tuple(p for p in loc if not (isinstance(p, str) and (
-        p.startswith("function-") or p in ("FileSecret", "EnvSecret", "HashSecret"))))
+        p.startswith(("function-", "constrained-")) or p in _UNION_TAGS)))
+
+
+_UNION_TAGS = {"FileSecret", "EnvSecret", "HashSecret", "int", "str", "float", "bool", "list", "dict"}
 
 
 def validation_issues(exc: ValidationError, origins: dict, source: Path) -> list[Issue]:
@@ -370,7 +427,7 @@ def load(ref: str | Path) -> LoadedProfile:
     loaded = LoadedProfile(profile=profile, source=path, chain=chain, origins=origins)
     from builder.profile import rules
 
-    issues = rules.check(loaded)
+    issues = rules.check(loaded) + _host_file_issues(loaded)
     if issues:
         for issue in issues:
             if issue.file is None:
@@ -378,6 +435,19 @@ def load(ref: str | Path) -> LoadedProfile:
                 issue.file = issue.file or loaded.source
         raise ProfileError(issues)
     return loaded
+
+
+def _host_file_issues(loaded: LoadedProfile) -> list[Issue]:
+    from builder.profile import hostfiles
+
+    ks = loaded.profile.kickstart
+    if not (ks and ks.template):
+        return []
+    try:
+        hostfiles.check_template(ks.template, loaded.base_dir)
+    except InputError as exc:
+        return [Issue(("kickstart", "template"), exc.message, exc.hint)]
+    return []
 
 
 def _original_extends(path: Path):

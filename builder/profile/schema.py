@@ -12,20 +12,25 @@ from typing import Annotated, Literal
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       field_validator, model_validator)
 
-from builder.profile.fields import (AbsPath, DeviceName, FsType, GroupName, Hostname, Ipv4,
+from builder.profile.bounds import excerpt, limits, ranges
+from builder.profile.fields import (AbsPath, DeviceName, FsType, GroupName, HostPath, Hostname, Ipv4,
                                     KernelArgs, KeyboardLayout, LangCode, Mac, PackageName,
                                     Script, Seconds, ServiceName, SizeBytes, SshKey, TimeZone,
                                     Url, UserName, parse_size)
 from builder.profile.secrets import Secret
 
+_RANGES = ranges()
+Text = Annotated[str, Field(max_length=limits()["text_chars"])]
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every string is bounded; the few long ones (scripts, descriptions) say so.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=limits()["string_chars"])
 
 
 def _guest_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", value):
-        raise ValueError(f"{value!r} is not a valid guest name: use letters, digits, '_', '.' "
+        raise ValueError(f"{excerpt(value)} is not a valid guest name: use letters, digits, '_', '.' "
                          "and '-' (seed 7.2), at most 63 characters, starting with a letter or digit")
     return value
 
@@ -38,7 +43,8 @@ def _mib(value) -> int:
     return parse_size(value) >> 20 if not isinstance(value, int) else value
 
 
-MiB = Annotated[int, BeforeValidator(_mib), Field(ge=1)]
+MiB = Annotated[int, BeforeValidator(_mib), Field(ge=1, le=_RANGES["memory_mib"])]
+PartMiB = Annotated[int, Field(ge=1, le=_RANGES["part_mib"])]
 
 
 # --- machine ---------------------------------------------------------------
@@ -75,7 +81,7 @@ class Disk(Strict):
     bus: Literal["ide", "scsi", "sata", "virtio", "xen"] | None = None   # None: catalog default
     target: str | None = None                     # e.g. hda, vdb, xvda
     sparse: bool = True                           # seed 9.2: production may want sparse: false
-    path: str | None = None                       # an existing disk (install.method: import)
+    path: HostPath | None = None                  # an existing disk (install.method: import)
 
     @field_validator("target")
     @classmethod
@@ -83,7 +89,7 @@ class Disk(Strict):
         if value is None:
             return value
         if not any(re.fullmatch(rx, value) for rx in DISK_TARGET_RULES.values()):
-            raise ValueError(f"{value!r} is not a valid disk target: use hd[a-t], sd[a-p], "
+            raise ValueError(f"{excerpt(value)} is not a valid disk target: use hd[a-t], sd[a-p], "
                              "xvd[a-z] or xvd[a-i][a-z], or vd[a-z] (seed ch. 9)")
         return value
 
@@ -107,7 +113,7 @@ class Network(Strict):
     @classmethod
     def _source(cls, value):
         if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}", value):
-            raise ValueError(f"{value!r} is not a valid network or bridge name "
+            raise ValueError(f"{excerpt(value)} is not a valid network or bridge name "
                              "(letters, digits, '_', '.', ':', '-'; at most 15 characters)")
         return value
 
@@ -116,7 +122,7 @@ class Network(Strict):
 
 class Install(Strict):
     method: Literal["location", "cdrom", "remaster", "oemdrv", "ksfloppy", "pxe", "import"] = "location"
-    media: str | None = None        # ISO path, http/ftp/nfs tree, an existing disk (import), or `demo`
+    media: HostPath | None = None   # ISO path, http/ftp/nfs tree, an existing disk (import), or `demo`
     timeout: Seconds = 90 * 60
     inactivity: Seconds = 10 * 60
     extra_args: KernelArgs = ""
@@ -173,7 +179,7 @@ class Firewall(Strict):
 
 def _port(value: str) -> str:
     if not re.fullmatch(r"\d{1,5}:(tcp|udp)", value) or not 0 < int(value.split(":")[0]) < 65536:
-        raise ValueError(f"{value!r} is not a port; use e.g. 8080:tcp")
+        raise ValueError(f"{excerpt(value)} is not a port; use e.g. 8080:tcp")
     return value
 
 
@@ -189,9 +195,9 @@ Mount = Annotated[str, AfterValidator(_mount)]
 
 class Part(Strict):
     mount: Mount
-    size: int = Field(1, ge=1)                   # MiB
+    size: PartMiB = 1                            # MiB
     grow: bool = False
-    maxsize: int | None = Field(None, ge=1)
+    maxsize: PartMiB | None = None
     fstype: FsType | None = None                 # None: the catalog's default
     ondisk: DeviceName | None = None
 
@@ -205,7 +211,7 @@ class LogVol(Strict):
     mount: Mount
     vg: DeviceName
     name: DeviceName
-    size: int = Field(1, ge=1)
+    size: PartMiB = 1
     grow: bool = False
     fstype: FsType | None = None
 
@@ -214,7 +220,7 @@ class Partitioning(Strict):
     scheme: Literal["plain", "lvm", "auto", "custom"] = "plain"
     clear: bool = True                           # zerombr + clearpart --all --initlabel
     drives: list[DeviceName] = []
-    swap: SizeBytes | None = None                # None: sized from memory
+    swap: Annotated[SizeBytes, Field(ge=0)] | None = None   # None: sized from memory
     parts: list[Part] = []
     volgroups: list[VolGroup] = []
     logvols: list[LogVol] = []
@@ -302,12 +308,12 @@ class Repo(Strict):
 
 def _repo_name(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
-        raise ValueError(f"{value!r} is not a valid repo name")
+        raise ValueError(f"{excerpt(value)} is not a valid repo name")
     return value
 
 
 class Kickstart(Strict):
-    template: str | None = None                  # a template that extends kickstart.ks.j2
+    template: HostPath | None = None             # a template that extends kickstart.ks.j2
     lang: LangCode = "en_US.UTF-8"
     keyboard: KeyboardLayout = "us"
     timezone: TimeZone = "UTC"
@@ -344,33 +350,33 @@ class Kickstart(Strict):
 
 def _computer_name(value: str) -> str:
     if len(value) > 15:
-        raise ValueError(f"{value!r} is {len(value)} characters; Windows computer names are at most 15")
+        raise ValueError(f"{excerpt(value)} is {len(value)} characters; Windows computer names are at most 15")
     if not re.fullmatch(r"[A-Za-z0-9-]+", value) or value.isdigit() or value.startswith("-"):
-        raise ValueError(f"{value!r} is not a valid Windows computer name: use letters, digits "
+        raise ValueError(f"{excerpt(value)} is not a valid Windows computer name: use letters, digits "
                          "and '-', not only digits, not starting with '-'")
     return value
 
 
 class WindowsImage(Strict):
-    index: int | None = Field(None, ge=1)
+    index: int | None = Field(None, ge=1, le=1000)
     name: str | None = None
 
 
 class WindowsDrivers(Strict):
-    source: str | None = None                    # an unpacked virtio-win tree or virtio-win ISO
+    source: HostPath | None = None               # an unpacked virtio-win tree or virtio-win ISO
     sets: list[Annotated[str, AfterValidator(lambda v: _driver_set(v))]] = ["viostor", "netkvm"]
     media: Literal["auto", "floppy", "iso", "none"] = "auto"
 
 
 def _locale(value: str) -> str:
     if not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4}){1,2}", value):
-        raise ValueError(f"{value!r} is not a Windows language tag (e.g. en-US, de-DE, zh-Hans-CN)")
+        raise ValueError(f"{excerpt(value)} is not a Windows language tag (e.g. en-US, de-DE, zh-Hans-CN)")
     return value
 
 
 def _driver_set(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9_-]+", value):
-        raise ValueError(f"{value!r} is not a driver set name (e.g. viostor, vioscsi, netkvm)")
+        raise ValueError(f"{excerpt(value)} is not a driver set name (e.g. viostor, vioscsi, netkvm)")
     return value
 
 
@@ -379,13 +385,14 @@ class Windows(Strict):
     product_key: Secret | None = None
     admin_password: Secret
     computer_name: Annotated[str, AfterValidator(_computer_name)]
-    timezone: int | str = 85                     # winnt.sif index or a Windows time zone name
+    # A winnt.sif index (checked against values.TIME_ZONES by the Windows rules) or a time zone name.
+    timezone: Annotated[int, Field(ge=0, le=1000)] | str = 85
     locale: Annotated[str, AfterValidator(lambda v: _locale(v))] = "en-US"   # autounattend.xml languages
     full_name: str = "golden"
     organization: str = "golden"
     computer_type: str | None = None             # XP/2003 HAL; None: the catalog's (seed), "detect": Setup's
     drivers: WindowsDrivers = WindowsDrivers()
-    first_logon_commands: list[str] = []
+    first_logon_commands: list[str] = []         # each at most 1024 characters (Windows' CommandLine limit)
     finish: Literal["poweroff", "reboot", "none"] = "poweroff"   # after the first-logon commands
     generalize: bool = True                      # sysprep as the last first-logon step (finish picks its end)
 
@@ -404,10 +411,10 @@ class CustomizeStep(Strict):
     hostname: Hostname | None = None
     root_password: Secret | None = None
     ssh_key: SshKey | None = None
-    upload: str | None = None                    # SRC:DST
-    write: str | None = None                     # PATH:CONTENT
+    upload: HostPath | None = None               # SRC:DST
+    write: Text | None = None                    # PATH:CONTENT
     edit: str | None = None                      # PATH:s/a/b/
-    firstboot: str | None = None                 # a script on the host
+    firstboot: HostPath | None = None            # a script on the host
     timezone: TimeZone | None = None
     selinux_relabel: bool | None = None
 
@@ -430,14 +437,14 @@ class Clone(Strict):
 
 
 class Output(Strict):
-    dir: str = "images"
+    dir: HostPath = "images"
     format: Literal["qcow2", "raw"] = "qcow2"
 
 
 class Profile(Strict):
     name: GuestName
     extends: str | None = None
-    description: str = ""
+    description: Text = ""
     os: str
     arch: Literal["i386", "x86_64"] = "x86_64"
     hypervisor: Literal["kvm", "xen"] = "kvm"

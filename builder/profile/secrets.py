@@ -15,19 +15,22 @@ import re
 from pathlib import Path
 from typing import Annotated, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, field_validator
 
 from builder.errors import InputError
+from builder.profile import hostfiles
+from builder.profile.bounds import excerpt, limits
+from builder.profile.fields import HostPath
 
 _CRYPT = re.compile(r"\$(1|5|6|y|2[aby])\$[./A-Za-z0-9$=,]+")
 
 
 class _Ref(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=limits()["string_chars"])
 
 
 class FileSecret(_Ref):
-    file: str
+    file: HostPath
 
 
 class EnvSecret(_Ref):
@@ -37,7 +40,7 @@ class EnvSecret(_Ref):
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"{value!r} is not an environment variable name")
+            raise ValueError(f"{excerpt(value)} is not an environment variable name")
         return value
 
 
@@ -47,7 +50,8 @@ class HashSecret(_Ref):
     @field_validator("hash")
     @classmethod
     def _crypt(cls, value: str) -> str:
-        if not _CRYPT.fullmatch(value):
+        # The longest crypt(3) hash (SHA-512 with rounds=) is about 120 characters.
+        if len(value) > 256 or not _CRYPT.fullmatch(value):
             raise ValueError("not a crypt(3) hash; expected something like $6$salt$... "
                              "(make one with `openssl passwd -6`)")
         return value
@@ -60,7 +64,25 @@ def _no_plaintext(value):
     return value
 
 
-Secret = Annotated[Union[FileSecret, EnvSecret, HashSecret], BeforeValidator(_no_plaintext)]
+def _kind(value):
+    # The key the user wrote picks the reference type, so a bad `file:` gets one
+    # error about the file, not one per type it failed to be.
+    if isinstance(value, _Ref):
+        return type(value).__name__
+    if isinstance(value, dict):
+        found = [name for key, name in _KINDS.items() if key in value]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+_KINDS = {"file": "FileSecret", "env": "EnvSecret", "hash": "HashSecret"}
+
+Secret = Annotated[
+    Union[Annotated[FileSecret, Tag("FileSecret")], Annotated[EnvSecret, Tag("EnvSecret")],
+          Annotated[HashSecret, Tag("HashSecret")]],
+    Discriminator(_kind, custom_error_type="secret_reference",
+                  custom_error_message="give exactly one of {file: PATH}, {env: VARIABLE} or {hash: '$6$...'}"),
+    BeforeValidator(_no_plaintext)]
 
 
 def describe(secret) -> dict:
@@ -72,17 +94,31 @@ def describe(secret) -> dict:
     return {"hash": "<hidden>"}
 
 
+def _read_file_secret(secret: FileSecret, base_dir: Path) -> str:
+    """The one line a secret file holds (a trailing newline is not part of it).
+
+    The contract: a small UTF-8 text file of one line, outside the host's
+    system trees (see hostfiles), so neither a binary nor /etc/shadow can
+    become a guest's password; errors never quote the file.
+    """
+    path = hostfiles.resolve(secret.file, base_dir)
+    text = hostfiles.read_text(path, "secret file", limits()["secret_file_bytes"],
+                               hint="create it (mode 0600) or point `file:` at the right path")
+    value = text.rstrip("\r\n")
+    if not value.strip():
+        raise InputError(f"secret file {path} is empty")
+    if "\n" in value or "\r" in value:
+        raise InputError(f"secret file {path} has more than one line; a secret file holds one value on one line")
+    return value
+
+
 def check_available(secret, base_dir: Path, where: str) -> None:
     """Fail at load time, not mid-build, when a secret cannot be read."""
     if isinstance(secret, FileSecret):
-        path = (base_dir / secret.file) if not os.path.isabs(secret.file) else Path(secret.file)
-        if not path.is_file():
-            raise InputError(f"secret file {path} does not exist", where=where,
-                             hint="create it (mode 0600) or point `file:` at the right path")
-        if not os.access(path, os.R_OK):
-            raise InputError(f"secret file {path} is not readable", where=where)
-        if not path.read_text(errors="replace").strip():
-            raise InputError(f"secret file {path} is empty", where=where)
+        try:
+            _read_file_secret(secret, base_dir)
+        except InputError as exc:
+            raise InputError(exc.message, where=where or None, hint=exc.hint) from None
     elif isinstance(secret, EnvSecret):
         if not os.environ.get(secret.env):
             raise InputError(f"environment variable {secret.env} is not set", where=where,
@@ -92,8 +128,7 @@ def check_available(secret, base_dir: Path, where: str) -> None:
 def reveal(secret, base_dir: Path) -> str:
     """The secret's value (or hash). Callers must never log or write it as is."""
     if isinstance(secret, FileSecret):
-        path = (base_dir / secret.file) if not os.path.isabs(secret.file) else Path(secret.file)
-        return path.read_text().rstrip("\r\n")
+        return _read_file_secret(secret, base_dir)
     if isinstance(secret, EnvSecret):
         return os.environ[secret.env]
     return secret.hash
