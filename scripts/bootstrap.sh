@@ -18,6 +18,7 @@ isolinux syslinux syslinux-common extlinux pxelinux grub-efi-amd64-bin grub-comm
 dnsmasq-base iproute2 iptables libxml2-utils
 python3-venv python3-dev
 chromium
+docker-registry skopeo gnupg
 "
 
 missing=""
