@@ -1,7 +1,8 @@
 """Where golden's shipped data lives: profiles, templates and driver manifests.
 
 They sit beside the package in a checkout (the editable install golden uses);
-GOLDEN_HOME points elsewhere for a relocated install.
+a wheel carries a copy in builder/shipped/ (see setup.py). GOLDEN_HOME points
+elsewhere for a relocated install.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 def home() -> Path:
     env = os.environ.get("GOLDEN_HOME")
-    return Path(env).resolve() if env else PACKAGE_DIR.parent
+    if env:
+        return Path(env).resolve()
+    shipped = PACKAGE_DIR / "shipped"
+    # A checkout wins over a stale copy so edits to profiles/ show at once.
+    if not (PACKAGE_DIR.parent / "profiles").is_dir() and shipped.is_dir():
+        return shipped
+    return PACKAGE_DIR.parent
 
 
 def profiles_dir() -> Path:

@@ -18,7 +18,7 @@ app = typer.Typer(
     name="golden",
     help="Build virtual-machine golden images from declarative OS profiles.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -43,8 +43,8 @@ def _root(
 def _register() -> None:
     # Importing the command modules attaches their commands to `app`.
     from builder.cli import profiles  # noqa: F401
-    for module in ("host", "install", "media", "network", "image", "windows", "pipeline", "report",
-                   "diagnose", "ship"):
+    for module in ("host", "install", "media", "network", "image", "windows", "pipeline", "report", "diagnose",
+                   "ship"):
         try:
             __import__(f"builder.cli.{module}")
         except ModuleNotFoundError as exc:

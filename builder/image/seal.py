@@ -417,6 +417,64 @@ def _fs_uuids(ctx: Context) -> None:
             rec.edit(path, new_text, f"{n} UUID reference(s) updated")
 
 
+# ---- compaction ---------------------------------------------------------------------------
+# Off by default: they cost a pass over every free block and only pay off for a
+# compressed or shipped image. Both work through the guestfs appliance only.
+
+_ZEROABLE = ("ext2", "ext3", "ext4", "xfs", "btrfs", "vfat")
+
+
+def _guestfs(ctx: Context):
+    if getattr(ctx.h, "backend", None) != "guestfs":
+        ctx.notes.append(f"not done on the {getattr(ctx.h, 'backend', '?')} backend (guestfs only)")
+        return None
+    return ctx.h._g
+
+
+@operation("swap-reset", "Re-create swap empty (mkswap keeping its UUID and label, so fstab still "
+                         "matches): stale swap pages compress badly", default=False)
+def _swap_reset(ctx: Context) -> None:
+    g = _guestfs(ctx)
+    if g is None:
+        return
+    for fs in ctx.h.filesystems():
+        if fs.fstype != "swap":
+            continue
+        if not ctx.rec.dry_run:
+            opts = {k: v for k, v in (("uuid", fs.uuid), ("label", fs.label)) if v}
+            g.mkswap(ctx.h._to_appliance(fs.device), **opts)
+        ctx.rec.note(fs.device, "mkswap", f"uuid {fs.uuid or '-'}, label {fs.label or '-'} kept")
+
+
+@operation("free-space", "Zero the free space of every mounted file system (zerofree for ext*, which "
+                         "writes only blocks not already zero), so conversion leaves it out", default=False)
+def _free_space(ctx: Context) -> None:
+    # Not fstrim: the appliance's drives do not pass discard through, and a trim
+    # that qemu drops succeeds all the same.
+    g = _guestfs(ctx)
+    if g is None:
+        return
+    h = ctx.h
+    targets = [(m, t) for m, t in h._targets if m.fstype in _ZEROABLE]
+    for m, target in targets:
+        ctx.rec.note(m.mountpoint, "free space", "zerofree" if m.fstype.startswith("ext") else "zero-filled")
+    if ctx.rec.dry_run:
+        return
+    for m, target in targets:
+        if not m.fstype.startswith("ext"):
+            g.zero_free_space(target)
+    ext = [m for m, _ in targets if m.fstype.startswith("ext")]
+    if ext:
+        h._s.activate(h)
+        g.umount_all()              # zerofree needs the file system unmounted
+        h._s.active = None
+        try:
+            for m in ext:
+                g.zerofree(h._to_appliance(m.device))
+        finally:
+            h._s.activate(h)
+
+
 # ---- running it ----------------------------------------------------------------------------
 
 def select(only: Iterable[str] | None = None, skip: Iterable[str] | None = None) -> list[str]:

@@ -21,6 +21,7 @@ from builder import __version__, catalog
 from builder.errors import GoldenError, HostError, InputError
 from builder.fsutil import atomic_write, sha256_file
 from builder.layout import BuildLayout
+from builder.pipeline import formats
 from builder.pipeline import publish as pub
 from builder.pipeline.keys import StageKeys, compute_keys
 from builder.pipeline.lock import build_lock
@@ -288,18 +289,20 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise HostError(f"cannot make the work image: {proc.stderr.strip()}", where=str(work))
+    # A compressed publish zeroes free space and swap first, which needs the appliance (seal.py).
+    compact = p.output.compress != "none"
     results = {}
     try:
         with contextlib.ExitStack() as stack:
             with record.running("inspect", keys.inspect) as stage:
-                h = stack.enter_context(open_image(work))
+                h = stack.enter_context(open_image(work, backend="guestfs" if compact else "auto"))
                 results["inspect"] = inspect_image(h, os_hint=hint)
                 stage.detail = _inspect_detail(results["inspect"])
             with record.running("customize", keys.customize) as stage:
                 results["customize"] = customize(h, _customize_ops(loaded), os_hint=hint)
                 stage.detail = f"{len(results['customize']['operations'])} operation(s)"
             with record.running("seal", keys.seal) as stage:
-                results["seal"] = seal(h, p.seal.only, _seal_skip(loaded), os_hint=hint)
+                results["seal"] = seal(h, _seal_only(loaded), _seal_skip(loaded), os_hint=hint)
                 changed = [o["name"] for o in results["seal"]["operations"] if o["result"] == "changed"]
                 stage.detail = f"{len(changed)} operation(s) changed something"
     except BaseException:
@@ -312,6 +315,18 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
         atomic_write(out, json.dumps(results[name], indent=2, default=str) + "\n")
         record.data[name] = results[name]
         cache.remember(name, getattr(keys, name), [work, out], result=results[name])
+
+
+_COMPACTION = ("swap-reset", "free-space")
+
+
+def _seal_only(loaded) -> list[str] | None:
+    """The profile's seal.only, or with output.compress the defaults plus compaction."""
+    from builder.image.seal import OPERATIONS
+    p = loaded.profile
+    if p.output.compress == "none" or p.seal.only is not None:
+        return p.seal.only
+    return [name for name, op in OPERATIONS.items() if op.default] + list(_COMPACTION)
 
 
 def _seal_skip(loaded) -> list[str]:
@@ -351,14 +366,15 @@ def _publish(loaded, layout: BuildLayout, work: Path, record: BuildRecord) -> li
     publication = pub.Publication()
     try:
         tmp_image = publication.stage(layout.image)
-        pub.convert(work, tmp_image, fmt)
+        pub.convert(work, tmp_image, fmt, p.output.compress)
         os.chmod(tmp_image, 0o644)
         image = pub.image_info(tmp_image, fmt)
+        image["compaction"] = pub.compaction([layout.disks[0], work], tmp_image, p.output.compress)
         image["path"] = str(layout.image)
         images = [(layout.image, fmt)]
         for i, disk in enumerate(layout.disks[1:], start=1):
             extra = layout.root / f"{p.name}-disk{i}.{fmt}"
-            pub.convert(disk, publication.stage(extra), fmt)
+            pub.convert(disk, publication.stage(extra), fmt, p.output.compress)
             images.append((extra, fmt))
         template = layout.root / f"{p.name}.domain.xml"
         if layout.domain_xml.exists():
@@ -367,6 +383,9 @@ def _publish(loaded, layout: BuildLayout, work: Path, record: BuildRecord) -> li
         record.data["image"] = image
         record.data["artifacts"] = _artifacts(layout) + [{**{k: image[k] for k in ("path", "sha256", "bytes")},
                                                             "kind": "image"}]
+        record.data["formats"] = formats.publish_formats(p, [work, *layout.disks[1:]], layout.root,
+                                                         publication, image)
+        record.data["artifacts"] += [f for f in record.data["formats"] if f["kind"] == "format"]
         record.data["status"] = "published"
         record.data["published"] = utcnow()
         publish = record.stage("publish")
@@ -384,7 +403,7 @@ def _publish(loaded, layout: BuildLayout, work: Path, record: BuildRecord) -> li
         publication.abort()
         record.data["status"] = "running"
         raise
-    outputs = [layout.image, layout.manifest]
+    outputs = [layout.image, layout.manifest] + [Path(f["path"]) for f in record.data.get("formats", [])]
     if record.data.get("domain_xml"):
         outputs.append(Path(record.data["domain_xml"]))
     return outputs

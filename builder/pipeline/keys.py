@@ -118,8 +118,11 @@ def compute_keys(loaded: LoadedProfile, layout: BuildLayout, connect: str | None
                      {k: tools[k] for k in ("qemu", "libvirt", "virt-install")}, accelerator, uri)
     inspect = key_of("inspect", install, tools["golden"], tools["libguestfs"])
     customize = key_of("customize", inspect, _customize_inputs(loaded))
-    seal = key_of("seal", customize, resolved.get("seal"))
-    publish = key_of("publish", seal, p.output.format, str(layout.image))
+    # Compaction runs in the seal stage only for a compressed publish; old keys stay valid without it.
+    seal = key_of("seal", customize, resolved.get("seal"), *(["compact"] if p.output.compress != "none" else []))
+    # Compression and extra formats join the key only when set, so older keys stay valid.
+    extras = [p.output.compress, p.output.formats] if p.output.compress != "none" or p.output.formats else []
+    publish = key_of("publish", seal, p.output.format, str(layout.image), *extras)
     return StageKeys(connect=uri, accelerator=accelerator, tools=tools, profile_sha256=profile_sha, plan=plan,
                      validate=validate, kickstart=kickstart, media=media, install=install, inspect=inspect,
                      customize=customize, seal=seal, publish=publish,

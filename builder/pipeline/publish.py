@@ -37,12 +37,30 @@ def temp_beside(target: Path) -> Path:
     return Path(tmp)
 
 
-def convert(source: Path, out: Path, fmt: str) -> None:
-    """Flatten the sealed overlay into a standalone image (compressed nothing: clones read it hot)."""
-    argv = ["qemu-img", "convert", "-O", fmt, str(source), str(out)]
+def convert_argv(source: Path, out: Path, fmt: str, compress: str = "none") -> list[str]:
+    """qemu-img convert for one output; only qcow2 compresses (by cluster, still randomly readable)."""
+    argv = ["qemu-img", "convert", "-O", fmt]
+    if fmt == "qcow2" and compress != "none":
+        argv += ["-c", "-o", f"compression_type={compress}"]
+    elif fmt == "vmdk":
+        # streamOptimized: the vmdk subformat OVA importers (vSphere, VirtualBox) expect.
+        argv += ["-o", "subformat=streamOptimized"]
+    return argv + [str(source), str(out)]
+
+
+def convert(source: Path, out: Path, fmt: str, compress: str = "none") -> None:
+    """Flatten the sealed overlay into a standalone image (uncompressed unless the profile asks)."""
+    argv = convert_argv(source, out, fmt, compress)
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 0:
         raise HostError(f"qemu-img convert failed: {proc.stderr.strip()}", where=str(source))
+
+
+def virtual_and_allocated(path: Path) -> tuple[int | None, int]:
+    """Virtual size qemu-img reports and the bytes the file really occupies (sparse-aware)."""
+    proc = subprocess.run(["qemu-img", "info", "--output=json", str(path)], capture_output=True, text=True)
+    virtual = json.loads(proc.stdout).get("virtual-size") if proc.returncode == 0 else None
+    return virtual, path.stat().st_blocks * 512
 
 
 def image_info(path: Path, fmt: str) -> dict:
@@ -115,3 +133,10 @@ class Publication:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
         self.staged = []
+
+
+def compaction(sources: list[Path], published: Path, compress: str) -> dict:
+    """Before/after sizes for the manifest: what the sealed disk chain occupied, what was published."""
+    before = sum(p.stat().st_blocks * 512 for p in sources if p.exists())
+    virtual, after = virtual_and_allocated(published)
+    return {"compress": compress, "virtual_size": virtual, "sealed_bytes": before, "published_bytes": after}

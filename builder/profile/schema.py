@@ -439,6 +439,11 @@ class Clone(Strict):
 class Output(Strict):
     dir: HostPath = "images"
     format: Literal["qcow2", "raw"] = "qcow2"
+    # qcow2 cluster compression of the published qcow2 files; off by default
+    # because clones read their base hot and compressed clusters cost CPU.
+    compress: Literal["zstd", "zlib", "none"] = "none"
+    # Extra copies converted from the sealed image beside the main one.
+    formats: list[Literal["qcow2", "raw", "vmdk", "vhdx", "ova"]] = []
 
 
 class Profile(Strict):
