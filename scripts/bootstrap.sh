@@ -19,6 +19,7 @@ dnsmasq-base iproute2 iptables libxml2-utils
 python3-venv python3-dev
 chromium
 docker-registry skopeo gnupg
+tgt
 "
 
 missing=""

@@ -82,6 +82,20 @@ class Disk(Strict):
     target: str | None = None                     # e.g. hda, vdb, xvda
     sparse: bool = True                           # seed 9.2: production may want sparse: false
     path: HostPath | None = None                  # an existing disk (install.method: import)
+    vol: str | None = None                        # POOL/VOL: an existing libvirt volume (guide 5.12)
+    perms: Literal["rw", "ro", "sh"] | None = None   # vol only: read-only or shareable
+
+    @model_validator(mode="after")
+    def _vol(self):
+        if self.vol is None:
+            if self.perms is not None:
+                raise ValueError("perms applies only to a disk given as vol: POOL/VOL")
+            return self
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}/[A-Za-z0-9_.+-][A-Za-z0-9_.+-]{0,254}", self.vol):
+            raise ValueError(f"{excerpt(self.vol)} is not POOL/VOL (a libvirt pool and one of its volumes)")
+        if self.path is not None or self.size is not None:
+            raise ValueError("a vol: disk already exists: drop path and size")
+        return self
 
     @field_validator("target")
     @classmethod

@@ -150,12 +150,25 @@ def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout, domain
                          where="install.media",
                          hint="serve the tree over http or ftp, or mount it here, set install.media to the "
                               "folder and add the tree to install.extra_args (e.g. inst.repo=nfs:HOST:/PATH)")
+    _check_pool_volumes(p, conn)
     access.check_writable_dir(layout.build_dir, "build directory", "output.dir")
     if connection.is_local(uri) and "system" in uri:
         access.check_reachable(layout.build_dir, "build directory", "output.dir")
         media = p.install.media
         if media and media != "demo" and not p.install.media_is_url:
             access.check_reachable(Path(media), "install media", "install.media")
+
+
+def _check_pool_volumes(p, conn) -> None:
+    from builder.storage.pool import require_volume
+
+    for i, disk in enumerate(p.disks):
+        if disk.vol is None:
+            continue
+        if i == 0 and disk.perms == "ro":
+            raise InputError("the first disk is the install target: it cannot be read-only",
+                             where="disks[0].perms", hint="drop perms: ro, or list this volume after the system disk")
+        require_volume(conn, disk.vol, f"disks[{i}].vol")
 
 
 # --- media -------------------------------------------------------------------

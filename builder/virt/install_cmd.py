@@ -54,6 +54,11 @@ def disk_args(profile: Profile, entry: OsEntry, layout: BuildLayout, target: Ins
     for i, disk in enumerate(profile.disks):
         bus = effective.disk_bus(profile, entry, i, disk)
         opts = []
+        if disk.vol is not None:               # an existing pool volume: libvirt knows its path and format
+            opts.append(f"vol={disk.vol}")
+            opts += [f"perms={disk.perms}"] if disk.perms else []
+            out += ["--disk", ",".join(opts + [f"bus={bus}", f"target.dev={targets[i]}"])]
+            continue
         if target.remote is not None:          # created (or uploaded, for import) before virt-install
             opts.append(target.remote.volume(target.remote.disks[i]))
         elif profile.install.method == "import" and i == 0:
