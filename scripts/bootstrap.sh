@@ -20,6 +20,7 @@ python3-venv python3-dev
 chromium
 docker-registry skopeo gnupg
 tgt
+db-util mmdebstrap
 "
 
 missing=""

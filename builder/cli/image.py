@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from builder.cli import app
@@ -85,6 +86,10 @@ def _print_inspect(report: dict, image: Path, backend: str) -> None:
     console.print(f"  hostname:  {report['hostname'] or '-'}"
                   + (f" [dim](from {report['hostname_source']})[/dim]" if report["hostname_source"] else ""))
     console.print(f"  root:      {report['root']}")
+    if report.get("packages_source") or report.get("packages_note"):
+        console.print(f"  packages:  {len(report['packages'])} ({report['packages_source']})"
+                      + (f" [yellow]{escape(report['packages_note'])}[/yellow]" if report["packages_note"] else ""),
+                      highlight=False)
     tables = [
         _table("partitions", ["device", "start", "size", "type", "uuid", "boot"],
                [[p["device"], p["start"], _size(p["size"]), p["type"], p["uuid"], "*" if p["bootable"] else ""]

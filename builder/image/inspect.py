@@ -7,7 +7,7 @@ seal would still reset.
 
 from __future__ import annotations
 
-from builder.image import bootloader, netconf, shellvars
+from builder.image import bootloader, netconf, packages, shellvars
 from builder.image.fstab import parse_fstab, resolve_spec
 from builder.image.identity import DBUS_MACHINE_ID, MACHINE_ID, machine_id_state, ssh_host_keys
 from builder.image.osinfo import apply_hint, detect
@@ -110,6 +110,7 @@ def inspect_image(h, *, os_hint: str | None = None) -> dict:
         "ssh_host_keys": ssh_host_keys(h),
         "persistent_net_macs": [r["mac"] for r in network["persistent_net_rules"]],
     }
+    inventory = packages.inventory(h)
     return {
         "os": osi.to_dict(),
         "hostname": hostname,
@@ -123,6 +124,9 @@ def inspect_image(h, *, os_hint: str | None = None) -> dict:
         "mountpoints": [m.to_dict() for m in h.mountpoints()],
         "kernels": _kernels(h),
         "bootloaders": bootloader.inspect_bootloaders(h),
+        "packages": inventory["packages"],
+        "packages_source": inventory["format"],
+        "packages_note": inventory["note"],
         "network": network,
         "identity": identity,
         "findings": _findings(h, identity, network),

@@ -156,6 +156,24 @@ def systemd_for_release(distro: str, family: str, major: int | None) -> int | No
     return table[max(table)] if major > max(table) else None
 
 
+def _lsb_release(h) -> dict:
+    """Ubuntu before os-release (and trees that lost it): DISTRIB_ID and DISTRIB_RELEASE.
+
+    redhat-lsb writes only LSB_VERSION there, so a file without DISTRIB_ID says nothing.
+    """
+    lsb = shellvars.parse(h.read_text("/etc/lsb-release"))
+    distro = lsb.get("DISTRIB_ID", "").strip().lower().replace(" ", "")
+    if not distro:
+        return {}
+    ver = lsb.get("DISTRIB_RELEASE", "").strip()
+    major, minor = _version(ver)
+    # Derivatives (Mint, elementary) name their own ID; dpkg's version file says what they derive from.
+    like = "debian" if h.is_file("/etc/debian_version") else ""
+    return {"distro": distro, "family": _family(distro, like), "name": lsb.get("DISTRIB_ID", "").strip(),
+            "version": ver, "major": major, "minor": minor, "pretty_name": lsb.get("DISTRIB_DESCRIPTION", ""),
+            "release_file": "/etc/lsb-release"}
+
+
 def detect(h) -> OSInfo:
     fields: dict = {}
     for path in ("/etc/os-release", "/usr/lib/os-release"):
@@ -174,6 +192,8 @@ def detect(h) -> OSInfo:
                 if parsed:
                     fields = dict(parsed, release_file=path, family=_family(parsed["distro"], ""))
                     break
+    if not fields and h.is_file("/etc/lsb-release"):
+        fields = _lsb_release(h)
     if not fields and h.is_file("/etc/debian_version"):
         ver = h.read_text("/etc/debian_version").strip()
         major, minor = _version(ver)

@@ -9,7 +9,8 @@ import guestimages as gi
 from builder.image import inspect_image, open_image
 
 KEYS = ["os", "hostname", "hostname_source", "disk", "root", "partitions", "filesystems", "lvm", "fstab",
-        "mountpoints", "kernels", "bootloaders", "network", "identity", "findings", "notes"]
+        "mountpoints", "kernels", "bootloaders", "packages", "packages_source", "packages_note", "network",
+        "identity", "findings", "notes"]
 
 
 def ssh_keygen_fingerprint(pub: bytes, tmp_path) -> str:
