@@ -49,6 +49,12 @@ class KickstartDialect(_Facts):
     default_fstype: str
     boot_size: int
     password_hash: Literal["sha512", "md5"]
+    # Checked against each release's own anaconda (tests/unit/test_kickstart_releases.py).
+    mouse: bool = False                       # RHEL 3 asks for a mouse unless `mouse` is given
+    network_onboot: bool = True               # RHEL 3's network command has no --onboot
+    finish_commands: tuple[str, ...] = ("poweroff", "reboot", "halt")   # RHEL 3 knows only reboot
+    packages_resolvedeps: bool = False        # RHEL 3/4 stop on dependencies without it
+    max_nameservers: int = 0                  # what --nameserver keeps (RHEL 3/4: 3, RHEL 5: 2); 0: no limit
 
 
 class VirtFacts(_Facts):
@@ -60,6 +66,7 @@ class VirtFacts(_Facts):
     xen_pv_drivers: Literal["none", "kmod", "builtin"]
     xen_pv_extra_packages: tuple[str, ...] = ()
     xen_pv_modules_conf: str | None = None
+    xen_pv_min_kernel: str | None = None      # oldest guest kernel the kmod works with (RHEL 3: 2.4.21-60.EL)
     default_disk_bus: str
     default_nic_model: str
 

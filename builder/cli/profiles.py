@@ -25,8 +25,18 @@ from builder.virt.install_cmd import shell_line
 @app.command("profiles")
 def profiles_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
     """List the shipped profiles."""
+    from builder import paths
+    from builder.errors import HostError
+
+    shipped = shipped_profiles()
+    if not shipped:
+        where = paths.profiles_dir()
+        raise HostError(f"no shipped profiles found: {where} " + ("has no *.yaml files" if where.is_dir()
+                                                                 else "does not exist"),
+                        hint="set GOLDEN_HOME to the folder that holds golden's profiles/ (its checkout), "
+                             "or give commands a profile path")
     rows = []
-    for name, path in shipped_profiles().items():
+    for name, path in shipped.items():
         try:
             loaded = load(str(path))
             p = loaded.profile
@@ -37,7 +47,7 @@ def profiles_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-rea
     if as_json:
         print_json(rows)
         return
-    table = Table(title="Shipped profiles (profiles/)")
+    table = Table(title=f"Shipped profiles ({display_path(paths.profiles_dir())})")
     for col in ("name", "os", "arch", "hypervisor", "virt", "method", "description"):
         # Names and ids are what people copy into commands: never cut them.
         table.add_column(col, no_wrap=col != "description")

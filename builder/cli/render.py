@@ -61,7 +61,7 @@ def plan_for(loaded: LoadedProfile, connect: str | None = None, cwd: Path | None
     media, note = None, None
     if loaded.profile.install.media == "demo":
         media, note = demo_media_for_plan()
-    plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(),
+    plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(connect),
                      target=install_target(loaded, connect, media=media))
     if note:
         plan.notes.insert(0, note)

@@ -26,7 +26,7 @@ from typing import Callable
 
 from builder.errors import HostError, InputError
 from builder.fsutil import atomic_write
-from builder.net import hostnet
+from builder.net import hostnet, ipconf
 from builder.net.ifcfg import IP_KEYS, Ifcfg, lint, path_for
 
 IFNAMSIZ = 16                         # the kernel's limit includes the trailing NUL
@@ -146,9 +146,12 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def bridge_ifcfg(name: str) -> Ifcfg:
-    # Seed 10.2 (ifcfg-br0) plus NM_CONTROLLED=no so NetworkManager leaves it alone.
-    return Ifcfg.of([("DEVICE", name), ("TYPE", "Bridge"), ("BOOTPROTO", "dhcp"), ("ONBOOT", "yes"),
+def bridge_ifcfg(name: str, ip: list[tuple[str, str]] | None = None) -> Ifcfg:
+    """Seed 10.2's ifcfg-br0 carrying `ip` (the settings taken off the port), or DHCP when there are none.
+
+    NM_CONTROLLED=no so NetworkManager leaves it alone.
+    """
+    return Ifcfg.of([("DEVICE", name), ("TYPE", "Bridge"), *(ip or [("BOOTPROTO", "dhcp")]), ("ONBOOT", "yes"),
                      ("DELAY", "0"), ("NM_CONTROLLED", "no")],
                     comments=[f"Bridge {name}, written by golden (`golden bridge apply`)."])
 
@@ -187,10 +190,11 @@ def sysctl_text(old: str | None) -> str:
     return "\n".join(out) + "\n"
 
 
-def nmcli_commands(name: str, nic: str) -> list[list[str]]:
+def nmcli_commands(name: str, nic: str, ip: ipconf.IpConfig | None = None) -> list[list[str]]:
+    settings = (ip or ipconf.IpConfig("dhcp")).nmcli_settings()
     return [
         ["nmcli", "connection", "add", "type", "bridge", "ifname", name, "con-name", name,
-         "bridge.stp", "no", "ipv4.method", "auto", "ipv6.method", "auto"],
+         "bridge.stp", "no", *settings],
         ["nmcli", "connection", "add", "type", "bridge-slave", "ifname", nic, "master", name,
          "con-name", f"{name}-port-{nic}"],
         ["nmcli", "connection", "up", name],
@@ -217,17 +221,22 @@ def make_plan(name: str, nic: str, *, root: Path = Path("/"), release: tuple[int
     old_bridge = _read(bridge_path)
     if old_bridge is not None:
         plan.findings += lint(bridge_path.name, Ifcfg.parse(old_bridge))
-    plan.files.append(FileChange(bridge_path, old_bridge, bridge_ifcfg(name).text()))
 
     nic_path = root / path_for(nic)
     old_nic = _read(nic_path)
     old_cfg = Ifcfg.parse(old_nic) if old_nic is not None else None
     if old_cfg is not None:
         plan.findings += [f for f in lint(nic_path.name, old_cfg, bridge_port=old_cfg.get("BRIDGE") == name)]
+    # The port's address moves to the bridge; once moved (a second run), the bridge's own file holds it.
+    ip_source, ip_path = (old_cfg, nic_path) if ipconf.has_settings(old_cfg) else \
+        (Ifcfg.parse(old_bridge) if old_bridge is not None else None, bridge_path)
+    ip = ipconf.parse(ip_source, where=str(ip_path))
+    plan.files.append(FileChange(bridge_path, old_bridge, bridge_ifcfg(name, ipconf.ip_lines(ip_source)).text()))
     new_nic, removed = port_ifcfg(nic, name, old_cfg, hwaddr)
     if removed:
-        plan.notes.append(f"{nic_path.name}: IP settings moved off the port ({', '.join(removed)}); "
-                          f"{name} gets its address by DHCP (seed 10.2)")
+        plan.notes.append(f"{nic_path.name}: IP settings moved off the port to {bridge_path.name} "
+                          f"({', '.join(removed)}) (seed 10.2)")
+    plan.notes.append(f"{name} gets {ip.describe()}")
     if not new_nic.get("HWADDR"):
         plan.notes.append(f"{nic_path.name}: no HWADDR known for {nic}; add it so the name sticks to the card")
     plan.files.append(FileChange(nic_path, old_nic, new_nic.text()))
@@ -247,7 +256,7 @@ def make_plan(name: str, nic: str, *, root: Path = Path("/"), release: tuple[int
                       "it off (chkconfig NetworkManager off; chkconfig network on; service NetworkManager stop; "
                       "service network start)")
 
-    plan.nmcli_commands = nmcli_commands(name, nic)
+    plan.nmcli_commands = nmcli_commands(name, nic, ip)
     net_name = net_name or name
     plan.libvirt_xml = bridge_network(net_name, name)
     plan.libvirt_commands = [["virsh", "net-define", f"{net_name}.xml"], ["virsh", "net-autostart", net_name],

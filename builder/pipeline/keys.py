@@ -102,7 +102,7 @@ def compute_keys(loaded: LoadedProfile, layout: BuildLayout, connect: str | None
     resolved = resolved_dump(loaded)
     profile_sha = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
     virt_type = accelerator if accelerator in ("kvm", "qemu", "xen") else "kvm"
-    plan = make_plan(loaded, cwd=cwd, host=host_facts(), target=InstallTarget(connect=uri, virt_type=virt_type))
+    plan = make_plan(loaded, cwd=cwd, host=host_facts(uri), target=InstallTarget(connect=uri, virt_type=virt_type))
     entry_json = entry.model_dump(mode="json")
     validate = key_of("validate", profile_sha)
     ks_sha = hashlib.sha256(plan.kickstart.data).hexdigest() if plan.kickstart else None

@@ -109,7 +109,14 @@ def _install(p, entry, add):
         elif is_url:
             add(["install", "media"], "Windows media must be a local ISO, not a URL (seed 8.5)")
         return
-    if method in ("cdrom", "remaster", "oemdrv") and is_url:
+    if method == "cdrom":
+        # virt-install --cdrom takes no kernel arguments, so nothing tells Anaconda where the kickstart is.
+        add(["install", "method"], f"method cdrom boots {entry.name}'s installer with no kickstart argument and "
+            "no side media: it would wait at the boot prompt until the watchdog kills it",
+            "use method: remaster (the ISO's boot entries carry the ks argument), ksfloppy (RHEL 3-6, "
+            "ks=hd:fd0), oemdrv (RHEL 7+, an OEMDRV side CD) or location (the kickstart injected)")
+        return
+    if method in ("remaster", "oemdrv") and is_url:
         add(["install", "media"], f"method {method} boots an ISO; {media!r} is a URL",
             "use method: location for a network install tree")
     if method == "oemdrv" and entry.distro == "rhel" and entry.major < 7:
@@ -218,7 +225,7 @@ def _network(p, entry, add):
             add(["network", "model"], f"{entry.name} has no virtio drivers", "use model: e1000 or rtl8139")
         if p.hypervisor == "xen":
             add(["network", "model"], "virtio is a KVM device; Xen FV guests use rtl8139/e1000, PV guests netfront")
-    if model == "netfront" and p.virt != "pv":
+    if model == "netfront" and p.virt != "pv" and not (p.kickstart and p.kickstart.xen_pv_drivers):
         add(["network", "model"], "netfront is the Xen para-virtualized NIC; an FV guest uses rtl8139, e1000 "
             "or virtio")
     if p.virt == "pv" and model not in ("netfront", None):
@@ -271,8 +278,59 @@ def _kickstart(p, entry, add):
         elif entry.virt.xen_pv_drivers == "none":
             add(["kickstart", "xen_pv_drivers"], f"{entry.name} has no PV-on-HVM drivers; the minimum guests are "
                 "RHEL 3.9, 4.6 and 5.1 (seed 12.1)")
+        else:
+            _xen_pv_on_hvm(p, entry, add)
+    elif ks.xen_pv_repo:
+        add(["kickstart", "xen_pv_repo"], "names where kmod-xenpv comes from, but xen_pv_drivers is off",
+            "remove xen_pv_repo, or set xen_pv_drivers: true")
+    if ks.xen_dom0_release and p.hypervisor != "xen":
+        add(["kickstart", "xen_dom0_release"], "is the release of a Xen host; this profile is for KVM")
+    if d.max_nameservers and len(ks.network.nameservers) > d.max_nameservers:
+        add(["kickstart", "network", "nameservers"], f"{entry.name}'s installer keeps only the first "
+            f"{d.max_nameservers} of --nameserver; the others would be dropped without a word",
+            f"list at most {d.max_nameservers}, or write /etc/resolv.conf in a %post script")
     if ks.network.device != "eth0" and entry.distro == "golden-demo":
         add(["kickstart", "network", "device"], "the demo installer configures eth0 only")
+
+
+def _release(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor)
+
+
+def _xen_pv_on_hvm(p, entry, add):
+    """Seed ch. 12: a repository that holds kmod-xenpv, a host that can serve it, a NIC without ioemu."""
+    ks = p.kickstart
+    repos = [r.name for r in ks.repos]
+    if entry.virt.xen_pv_drivers == "kmod":
+        if not ks.xen_pv_repo:
+            add(["kickstart", "xen_pv_repo"], f"kmod-xenpv is not on {entry.name}'s install media, and no "
+                "repository golden knows holds it: %packages would fail",
+                "name the kickstart repo that holds it (xen_pv_repo: NAME, one of kickstart.repos), or "
+                "`xen_pv_repo: install` when the install tree carries it")
+        elif ks.xen_pv_repo != "install":
+            if entry.major < 5:
+                add(["kickstart", "xen_pv_repo"], f"{entry.name}'s kickstart has no repo command, so kmod-xenpv "
+                    "can only come from the install tree", "add it to the tree and set xen_pv_repo: install")
+            elif ks.xen_pv_repo not in repos:
+                add(["kickstart", "xen_pv_repo"], f"{ks.xen_pv_repo!r} is not one of kickstart.repos "
+                    f"({', '.join(repos) or 'none'})", "add the repo that holds kmod-xenpv to kickstart.repos")
+    elif ks.xen_pv_repo:
+        add(["kickstart", "xen_pv_repo"], f"{entry.name} has the PV-on-HVM drivers in its own kernel "
+            "(seed 12.1); no kmod-xenpv is installed", "remove xen_pv_repo")
+    if ks.xen_dom0_release and _release(ks.xen_dom0_release) < (5, 1):
+        add(["kickstart", "xen_dom0_release"], f"PV-on-HVM drivers need a RHEL 5.1 or later Xen host; "
+            f"this one is {ks.xen_dom0_release} (seed 12.1)")
+    model = p.network.model
+    if p.network.mode != "none" and model not in (None, "netfront"):
+        add(["network", "model"], f"with the PV drivers the guest uses the Xen PV NIC; an emulated {model} "
+            "(vif type=ioemu) would stay in the domain and cap its throughput (seed 12.3.1, E20)",
+            "omit network.model (golden gives the domain a netfront NIC) or use model: netfront")
+    if p.network.mode != "none" and p.install.media_is_url and p.install.method in ("location", "pxe") \
+            and entry.virt.xen_pv_drivers == "kmod":
+        add(["install", "media"], f"{entry.name}'s installer has no Xen PV NIC driver (kmod-xenpv is installed "
+            "with the system), and the domain has no emulated NIC: a network install cannot fetch its tree",
+            "install from the ISO: method: ksfloppy or remaster with media: the DVD image")
 
 
 def _image_steps(p, add):

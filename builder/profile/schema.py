@@ -348,6 +348,10 @@ class Kickstart(Strict):
     post: Annotated[list[ScriptItem], BeforeValidator(_script_list)] = []
     finish: Literal["poweroff", "reboot", "halt"] = "poweroff"
     xen_pv_drivers: bool = False                 # ch. 12 PV-on-HVM set-up for FV guests on Xen
+    # Where kmod-xenpv comes from: a name in `repos`, or `install` (the install tree carries it).
+    xen_pv_repo: str | None = None
+    # The Xen host's RHEL release, e.g. "5.1": PV drivers on a 5.1 dom0 need `noapic` (seed ch. 12).
+    xen_dom0_release: Annotated[str, Field(pattern=r"^[0-9]+\.[0-9]+$")] | None = None
 
     @model_validator(mode="after")
     def _users(self):

@@ -25,10 +25,18 @@ from builder.profile.loader import LoadedProfile
 from builder.profile.secrets import crypt_password
 
 
+# PV-on-HVM guests of a RHEL 5.1 dom0 need `noapic`; a 5.2 dom0 does not (seed ch. 12, L4110).
+NOAPIC_DOM0 = "5.1"
+
+
 @dataclass(frozen=True)
 class HostFacts:
-    """What the build host contributes to generated files (kept explicit for caching)."""
-    constant_tsc: bool = True
+    """What the guest's host contributes to generated files (kept explicit for caching).
+
+    constant_tsc comes from the target host's libvirt capabilities; None (unknown)
+    adds no clock arguments: set machine.clock.timekeeping: always to force them.
+    """
+    constant_tsc: bool | None = True
 
 
 @dataclass(frozen=True)
@@ -122,8 +130,10 @@ def kernel_args(loaded: LoadedProfile, entry: OsEntry, host: HostFacts) -> list[
         else:
             args += ["console=tty0", entry.boot.serial_console]
     mode = p.machine.clock.timekeeping
-    if p.hypervisor == "kvm" and (mode == "always" or (mode == "auto" and not host.constant_tsc)):
+    if p.hypervisor == "kvm" and (mode == "always" or (mode == "auto" and host.constant_tsc is False)):
         args += catalog.timekeeping_args(entry, p.arch)
+    if p.kickstart.xen_pv_drivers and p.kickstart.xen_dom0_release == NOAPIC_DOM0:
+        args.append("noapic")
     for arg in p.kickstart.bootloader.append.split():
         if arg not in args:
             args.append(arg)
@@ -156,11 +166,17 @@ def _packages(loaded: LoadedProfile, entry: OsEntry) -> list[str]:
 def _xenpv(loaded: LoadedProfile, entry: OsEntry):
     if not loaded.profile.kickstart.xen_pv_drivers:
         return None
+    min_kernel = entry.virt.xen_pv_min_kernel
+    version, _, release = (min_kernel or "").partition("-")
     return {
         "nics": ["eth0"],
         "modules_conf": entry.virt.xen_pv_modules_conf or "/etc/modprobe.conf",
         "blacklist": entry.major == 5,
         "rhel3": entry.major == 3,
+        # 2.4.21-60.EL -> ("2.4.21", 60): RHEL 3 kernels differ only in the release number.
+        "min_kernel": min_kernel,
+        "min_version": version,
+        "min_release": int(release.split(".")[0]) if release else 0,
     }
 
 
@@ -189,6 +205,8 @@ def context(loaded: LoadedProfile, entry: OsEntry, host: HostFacts) -> dict:
         "packages": _packages(loaded, entry),
         "pv_console_getty": p.virt == "pv" and entry.major == 5,
         "xenpv": _xenpv(loaded, entry),
+        # A release without poweroff/halt reboots; virt-install's install domain stops on reboot as well.
+        "finish_command": ks.finish if ks.finish in d.finish_commands else d.finish_commands[0],
     }
     return ctx
 

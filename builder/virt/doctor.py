@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from builder.virt import access, accel, services
+from builder.virt import access, accel, hostboot, services
 from builder.virt.hostfacts import cpu_flags
 
 
@@ -174,6 +174,41 @@ def xen_checks() -> list[Check]:
     return [Check("hypervisor", "info", f"{os.uname().release}: not a Xen dom0; Xen profiles need --connect to a Xen host")]
 
 
+def host_checks(root: Path = Path("/")) -> list[Check]:
+    """The host's release and the boot entry grub starts (the hypervisor switch, seed 18)."""
+    release = hostboot.host_release(root)
+    grub = hostboot.grub_default(root)
+    return [Check("host release", "info", release),
+            Check("grub default entry", "info", grub.describe())]
+
+
+def default_network_check(uri: str = "qemu:///system") -> Check:
+    """Report libvirt's `default` NAT network; never start it (that is the user's call)."""
+    from builder.virt.connection import open_connection
+    try:
+        conn = open_connection(uri, readonly=True)
+    except Exception as exc:                     # noqa: BLE001 - a daemon that is down is reported above
+        return Check("default network", "info", f"not checked: {getattr(exc, 'message', exc)}")
+    try:
+        import libvirt
+        try:
+            net = conn.networkLookupByName("default")
+        except libvirt.libvirtError:
+            return Check("default network", "info", "not defined: profiles with network mode nat and source "
+                         "default cannot start", "define a NAT network, or use network: {mode: bridge} or user")
+        active, autostart = bool(net.isActive()), bool(net.autostart())
+        bridge = net.bridgeName() if active else None
+        if active:
+            return Check("default network", "ok", f"active (bridge {bridge})"
+                         + ("" if autostart else "; not autostarted: it is gone after a host reboot"),
+                         "" if autostart else "virsh net-autostart default")
+        return Check("default network", "warn", "defined but inactive: NAT guests (network mode nat, source "
+                     "default) cannot start; golden does not start it for you",
+                     "virsh net-start default" + ("" if autostart else " && virsh net-autostart default"))
+    finally:
+        conn.close()
+
+
 def _selinux_label(path: Path) -> str | None:
     try:
         return os.getxattr(path, "security.selinux").decode().strip("\0")
@@ -183,8 +218,9 @@ def _selinux_label(path: Path) -> str | None:
 
 def run(image_dir: Path, start_services: bool = False) -> list[Check]:
     started = services.ensure_running() if start_services else []
-    checks = cpu_checks() + kvm_checks(accel.probe()) + xen_checks() + service_checks()
+    checks = host_checks() + cpu_checks() + kvm_checks(accel.probe()) + xen_checks() + service_checks()
     if started:
         checks.append(Check("started", "info", ", ".join(started)))
+    checks.append(default_network_check())
     checks += tool_checks() + xml_checks() + storage_checks(image_dir)
     return checks

@@ -21,9 +21,10 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def host_facts() -> HostFacts:
-    flags = cpu_flags()
-    return HostFacts(constant_tsc="constant_tsc" in flags if flags else True)
+def host_facts(uri: str | None = None) -> HostFacts:
+    """Facts of the host that runs the guest (`uri`, default: libvirt's default), not of this machine."""
+    from builder.virt.timekeeping import target_constant_tsc
+    return HostFacts(constant_tsc=target_constant_tsc(uri or default_connect_uri()))
 
 
 @functools.lru_cache(maxsize=1)

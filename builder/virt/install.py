@@ -270,7 +270,7 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
         virt_type = "xen" if p.hypervisor == "xen" else (store.virt_type() if store else accel.probe().virt_type)
         target = InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media,
                                name=name)
-        plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(), target=target)
+        plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(uri), target=target)
         _clean_previous(layout)
         if not inputs_ready:          # `golden build` made (and cached) them in its media stage
             write_inputs(plan, loaded, media)

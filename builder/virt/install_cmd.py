@@ -71,6 +71,11 @@ def disk_args(profile: Profile, entry: OsEntry, layout: BuildLayout, target: Ins
     return out
 
 
+def _pv_on_hvm(profile: Profile) -> bool:
+    return bool(profile.hypervisor == "xen" and profile.virt == "fv" and profile.kickstart
+                and profile.kickstart.xen_pv_drivers)
+
+
 def network_args(profile: Profile, entry: OsEntry, target: InstallTarget) -> list[str]:
     net = profile.network
     if net.mode == "none":
@@ -80,7 +85,10 @@ def network_args(profile: Profile, entry: OsEntry, target: InstallTarget) -> lis
              "user": "type=user"}[net.mode]
     opts = [parts]
     model = effective.nic_model(profile, entry)
-    if model and model != "netfront":
+    if _pv_on_hvm(profile):
+        # No vif type=ioemu: the PV drivers' netfront NIC instead of an emulated one (seed 12.3.1, E20).
+        opts.append("model=netfront")
+    elif model and model != "netfront":
         opts.append(f"model={model}")
     mac = net.mac if net.mac != "auto" else target.mac
     if mac:

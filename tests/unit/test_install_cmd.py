@@ -57,7 +57,6 @@ def test_disks_network_console_and_display(tmp_path):
 
 
 @pytest.mark.parametrize("method,expect", [
-    ("cdrom", ["--cdrom", "/srv/x.iso"]),
     ("pxe", ["--pxe"]),
 ])
 def test_simple_methods(tmp_path, method, expect):

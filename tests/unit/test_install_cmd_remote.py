@@ -55,7 +55,7 @@ def local_tokens(argv, tmp_path) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("method", ["location", "cdrom", "remaster", "oemdrv", "ksfloppy"])
+@pytest.mark.parametrize("method", ["location", "remaster", "oemdrv", "ksfloppy"])
 def test_no_local_path_reaches_a_remote_host(tmp_path, method):
     loaded = load(write(tmp_path, representative("rhel9.6" if method != "ksfloppy" else "rhel5.11",
                                                  install={"method": method, "media": ISO})))
@@ -106,7 +106,7 @@ def test_windows_media_go_as_volumes(tmp_path):
 
 
 def test_a_local_file_without_a_volume_is_a_bug_not_a_path(tmp_path):
-    loaded = load(write(tmp_path, representative("rhel9.6", install={"method": "cdrom", "media": "/elsewhere.iso"})))
+    loaded = load(write(tmp_path, representative("rhel9.6", install={"method": "oemdrv", "media": "/elsewhere.iso"})))
     with pytest.raises(HostError, match="local file and the libvirt host is remote"):
         remote_argv(loaded, tmp_path)
 

@@ -126,9 +126,10 @@ def test_xen_pv_drivers_for_rhel5_fv():
 
 def test_xen_pv_drivers_rhel3_use_modules_conf_and_correct_minors(tmp_path):
     data = representative("rhel3.9", hypervisor="xen", arch="i386",
-                          network={"mode": "bridge", "source": "xenbr0", "model": "rtl8139"},
-                          disks=[{"size": "6G", "bus": "ide"}])
+                          network={"mode": "bridge", "source": "xenbr0"},
+                          disks=[{"size": "6G", "bus": "ide"}], install={"method": "ksfloppy", "media": "/srv/r3.iso"})
     data["kickstart"]["xen_pv_drivers"] = True
+    data["kickstart"]["xen_pv_repo"] = "install"
     data["kickstart"].pop("selinux", None)
     data["kickstart"]["firewall"] = {"services": ["ssh"]}
     text = render(load(write(tmp_path, data))).text
