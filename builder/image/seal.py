@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from builder.errors import InputError
-from builder.image import accounts, bootloader, netconf, shellvars
+from builder.image import accounts, bootloader, netconf, shellvars, sshkeys
 from builder.image.changes import Recorder
 from builder.image.identity import DBUS_MACHINE_ID, MACHINE_ID, machine_id_policy
 from builder.image.osinfo import OSInfo, apply_hint, detect
@@ -94,9 +94,11 @@ def _machine_id(ctx: Context) -> None:
         rec.remove(DBUS_MACHINE_ID, "regenerated at boot by dbus-uuidgen --ensure")
 
 
-@operation("ssh-hostkeys", "Remove the SSH host keys, so each clone generates its own at first boot")
+@operation("ssh-hostkeys", "Remove the SSH host keys, so each clone generates its own at first boot "
+                           "(where the guest's sshd does not, e.g. Debian, a unit that runs ssh-keygen -A)")
 def _ssh_hostkeys(ctx: Context) -> None:
     _remove_globs(ctx, ["/etc/ssh/ssh_host_*"], files_only=True)
+    sshkeys.arrange_regeneration(ctx.h, ctx.rec, ctx.os, ctx.notes)
 
 
 @operation("udev-persistent-net", "Remove 70-persistent-net.rules, so a clone's new MAC becomes eth0 again")
