@@ -29,7 +29,7 @@ def check_hwaddr_mode(mode: str) -> None:
         raise InputError(f"unknown HWADDR mode {mode!r}", where="--hwaddr", hint="set or remove")
 
 
-def _ifcfg(h, rec: Recorder, *, hostname: str, macs: list[str], hwaddr: str, notes: list[str]) -> None:
+def _ifcfg(h, rec: Recorder, *, macs: list[str], hwaddr: str, notes: list[str]) -> None:
     for path, *links in netconf.same_files(h, netconf.ifcfg_files(h)):
         text = h.read_text(path)
         values = shellvars.parse(text)
@@ -48,10 +48,6 @@ def _ifcfg(h, rec: Recorder, *, hostname: str, macs: list[str], hwaddr: str, not
                 # A NetworkManager connection UUID: shared by every clone otherwise.
                 new, _ = shellvars.remove_vars(new, {"UUID"})
                 what.append("removed UUID")
-        for key in ("DHCP_HOSTNAME", "HOSTNAME"):
-            if values.get(key) not in (None, hostname):
-                new = shellvars.set_var(new, key, hostname, add=False)
-                what.append(f"{key}={hostname}")
         if values.get("IPADDR") and values.get("BOOTPROTO", "").lower() in ("static", "none", ""):
             notes.append(f"{path} has a static IPADDR={values['IPADDR']}: every clone starts with it")
         if what and rec.edit(path, new, ", ".join(what)):
@@ -66,7 +62,7 @@ def personalize(h, *, hostname: str, macs: list[str], hwaddr: str = "set", os_hi
     reset = seal(h, only=list(IDENTITY_RESET) + (["net-hwaddr"] if hwaddr == "remove" else []), os_hint=os_hint)
     rec = Recorder(h)
     notes: list[str] = []
-    _ifcfg(h, rec, hostname=hostname, macs=macs, hwaddr=hwaddr, notes=notes)
+    _ifcfg(h, rec, macs=macs, hwaddr=hwaddr, notes=notes)
     changes = [dict(c, step="hostname") for op in named["operations"] for c in op["changes"]]
     changes += [dict(c, step=op["name"]) for op in reset["operations"] for c in op["changes"]]
     changes += [dict(c, step="ifcfg") for c in rec.as_list()]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from builder.errors import InputError
-from builder.image import accounts, firstboot, sedexpr, shellvars
+from builder.image import accounts, firstboot, netconf, sedexpr, shellvars
 from builder.image.changes import Recorder
 from builder.image.osinfo import RHEL_LIKE, OSInfo, apply_hint, detect
 
@@ -232,6 +232,7 @@ def _hostname(h, rec: Recorder, osi: OSInfo, op: Hostname) -> None:
         rec.edit(net, shellvars.set_var(text, "HOSTNAME", op.name, add=not osi.has_systemd),
                  f"HOSTNAME={op.name}")
     rec.write("/etc/hostname", op.name + "\n", detail=op.name)
+    _ifcfg_hostnames(h, rec, op.name)
     if old and old != op.name and h.is_file("/etc/hosts"):
         names = {old: op.name}
         if "." in old and old.split(".", 1)[0] != op.name.split(".", 1)[0]:
@@ -253,6 +254,26 @@ def _hostname(h, rec: Recorder, osi: OSInfo, op: Hostname) -> None:
                 new = new if not hash_ else new + " "
             out.append(new + hash_ + comment)
         rec.edit("/etc/hosts", "".join(out), f"{old} -> {op.name}")
+
+
+def _ifcfg_hostnames(h, rec: Recorder, name: str) -> None:
+    """Names an ifcfg file sends to DHCP follow the new hostname: a stale DHCP_HOSTNAME registers the template."""
+    short = name.split(".", 1)[0]
+    for path, *links in netconf.same_files(h, netconf.ifcfg_files(h)):
+        text = h.read_text(path)
+        values = shellvars.parse(text)
+        new, changed = text, []
+        for key in ("HOSTNAME", "DHCP_HOSTNAME"):
+            current = values.get(key)
+            if current is None:
+                continue
+            want = name if "." in current or key == "HOSTNAME" else short
+            if current != want:
+                new = shellvars.set_var(new, key, want)
+                changed.append(f"{key} {current} -> {want}")
+        if changed and rec.edit(path, new, ", ".join(changed)):
+            for link in links:
+                rec.note(link, "edited", f"hard link of {path}")
 
 
 def _crypt(h, osi: OSInfo, password: str) -> tuple[str, str]:

@@ -29,6 +29,8 @@ def test_hostname_systemd_guest(image):
         assert "192.168.122.10 web1.example.com web1\n" in g.read_text("/etc/hosts")
         assert g.read_text("/etc/hosts").startswith("127.0.0.1   localhost localhost.localdomain\n")
         assert ("/etc/hosts", "edited") in actions(report)
+        # The template's short DHCP_HOSTNAME would register every clone under the old name.
+        assert 'DHCP_HOSTNAME="web1"' in g.read_text("/etc/sysconfig/network-scripts/ifcfg-eth0")
         assert customize(g, [Hostname("web1.example.com")])["operations"][0]["result"] == "nothing to do"
 
 
@@ -37,6 +39,9 @@ def test_hostname_rhel6_guest_lives_in_sysconfig_network(image):
         customize(g, [Hostname("db1")])
         net = g.read_text("/etc/sysconfig/network")
         assert net == "NETWORKING=yes\nHOSTNAME=db1\nGATEWAY=192.168.122.1\n"
+        eth0 = g.read_text("/etc/sysconfig/network-scripts/ifcfg-eth0")
+        assert "HOSTNAME=db1\nDHCP_HOSTNAME=db1\n" in eth0 and "rhel6-golden" not in eth0
+        assert g.read_text("/etc/sysconfig/networking/devices/ifcfg-eth0") == eth0   # still one hard-linked file
         assert "192.168.122.20 db1\n" in g.read_text("/etc/hosts")
 
 
