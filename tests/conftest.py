@@ -56,3 +56,8 @@ def snapshot(path: Path) -> dict:
         st = p.lstat()
         out[str(p.relative_to(path))] = (st.st_size, st.st_mtime_ns)
     return out
+
+
+def pytest_addoption(parser):
+    parser.addoption("--regenerate-output", action="store_true", default=False,
+                     help="rewrite tests/data/expected/ from what golden generates now (review the diff)")

@@ -1,0 +1,19 @@
+virt-install \
+    --connect qemu:///system \
+    --name demo \
+    --memory 512 \
+    --vcpus 1 \
+    --virt-type kvm \
+    --os-variant linux2022 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/demo.build/disk0.qcow2,size=2,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network type=user,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/demo.build/serial.log \
+    --rng /dev/urandom \
+    --location /srv/media/golden-demo.iso \
+    --initrd-inject /srv/golden/images/demo.build/ks.cfg \
+    --extra-args 'inst.ks=file:/ks.cfg console=ttyS0,115200' \
+    --noautoconsole \
+    --noreboot

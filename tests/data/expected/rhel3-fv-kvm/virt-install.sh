@@ -1,0 +1,17 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel3-fv-kvm \
+    --memory 756 \
+    --vcpus 1 \
+    --virt-type kvm \
+    --os-variant rhel3.9 \
+    --arch i686 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/rhel3-fv-kvm.build/disk0.raw,size=6,sparse=yes,format=raw,bus=ide,target.dev=hda \
+    --network network=default,model=rtl8139,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel3-fv-kvm.build/serial.log \
+    --cdrom /srv/golden/images/rhel3-fv-kvm.build/media/install-with-ks.iso \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,19 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel4-fv-kvm \
+    --memory 1024 \
+    --vcpus 1 \
+    --virt-type kvm \
+    --os-variant rhel4.8 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/rhel4-fv-kvm.build/disk0.qcow2,size=8,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel4-fv-kvm.build/serial.log \
+    --rng /dev/urandom \
+    --location http://mirror.example.com/rhel/4.8/x86_64/os/ \
+    --initrd-inject /srv/golden/images/rhel4-fv-kvm.build/ks.cfg \
+    --extra-args 'ks=file:/ks.cfg method=http://mirror.example.com/rhel/4.8/x86_64/os/ console=ttyS0,115200' \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,17 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel5-fv-xen-pvdrivers \
+    --memory 1024 \
+    --vcpus 1 \
+    --virt-type xen \
+    --os-variant rhel5.11 \
+    --disk path=/srv/golden/images/rhel5-fv-xen-pvdrivers.build/disk0.raw,size=6,sparse=yes,format=raw,bus=ide,target.dev=hda \
+    --disk path=/srv/golden/images/rhel5-fv-xen-pvdrivers.build/disk1.raw,size=4,sparse=yes,format=raw,bus=xen,target.dev=xvdb \
+    --network bridge=xenbr0,model=netfront,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel5-fv-xen-pvdrivers.build/serial.log \
+    --location http://mirror.example.com/rhel/5.11/x86_64/os/ \
+    --initrd-inject /srv/golden/images/rhel5-fv-xen-pvdrivers.build/ks.cfg \
+    --extra-args 'ks=file:/ks.cfg method=http://mirror.example.com/rhel/5.11/x86_64/os/ console=ttyS0,115200' \
+    --noautoconsole \
+    --noreboot

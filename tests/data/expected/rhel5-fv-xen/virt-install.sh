@@ -1,0 +1,16 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel5-fv-xen \
+    --memory 1024 \
+    --vcpus 1 \
+    --virt-type xen \
+    --os-variant rhel5.11 \
+    --disk path=/srv/golden/images/rhel5-fv-xen.build/disk0.raw,size=6,sparse=yes,format=raw,bus=ide,target.dev=hda \
+    --network bridge=xenbr0,model=rtl8139,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel5-fv-xen.build/serial.log \
+    --location /srv/media/rhel-server-5.11-x86_64-dvd.iso \
+    --initrd-inject /srv/golden/images/rhel5-fv-xen.build/ks.cfg \
+    --extra-args 'ks=file:/ks.cfg console=ttyS0,115200' \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,18 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel5-pv-xen \
+    --memory 512 \
+    --vcpus 1 \
+    --virt-type xen \
+    --os-variant rhel5.11 \
+    --arch i686 \
+    --disk path=/srv/golden/images/rhel5-pv-xen.build/disk0.raw,size=4,sparse=yes,format=raw,bus=xen,target.dev=xvda \
+    --network bridge=xenbr0,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --console pty,log.file=/srv/golden/images/rhel5-pv-xen.build/serial.log \
+    --paravirt \
+    --location ftp://mirror.example.com/trees/RHEL5-Server-i386/ \
+    --initrd-inject /srv/golden/images/rhel5-pv-xen.build/ks.cfg \
+    --extra-args 'ks=file:/ks.cfg method=ftp://mirror.example.com/trees/RHEL5-Server-i386/ console=xvc0' \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,17 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel5-pxe-bridge \
+    --memory 756 \
+    --vcpus 4 \
+    --virt-type kvm \
+    --os-variant rhel5.11 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/rhel5-pxe-bridge.build/disk0.raw,size=6,sparse=yes,format=raw,bus=virtio,target.dev=vda \
+    --network bridge=installation,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel5-pxe-bridge.build/serial.log \
+    --rng /dev/urandom \
+    --pxe \
+    --noautoconsole \
+    --noreboot

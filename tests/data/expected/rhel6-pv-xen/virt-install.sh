@@ -1,0 +1,17 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel6-pv-xen \
+    --memory 2048 \
+    --vcpus 2 \
+    --virt-type xen \
+    --os-variant rhel6.10 \
+    --disk path=/srv/golden/images/rhel6-pv-xen.build/disk0.raw,size=6,sparse=no,format=raw,bus=xen,target.dev=xvda \
+    --network bridge=xenbr0,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --console pty,log.file=/srv/golden/images/rhel6-pv-xen.build/serial.log \
+    --paravirt \
+    --location http://mirror.example.com/installation_tree/RHEL6-x86_64/ \
+    --initrd-inject /srv/golden/images/rhel6-pv-xen.build/ks.cfg \
+    --extra-args 'ks=file:/ks.cfg repo=http://mirror.example.com/installation_tree/RHEL6-x86_64/ console=hvc0' \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,19 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel7-fv-kvm \
+    --memory 1024 \
+    --vcpus 1 \
+    --virt-type kvm \
+    --os-variant rhel7.9 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/rhel7-fv-kvm.build/disk0.qcow2,size=10,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel7-fv-kvm.build/serial.log \
+    --rng /dev/urandom \
+    --location /srv/media/rhel-server-7.9-x86_64-dvd.iso \
+    --initrd-inject /srv/golden/images/rhel7-fv-kvm.build/ks.cfg \
+    --extra-args 'inst.ks=file:/ks.cfg console=ttyS0,115200' \
+    --noautoconsole \
+    --noreboot

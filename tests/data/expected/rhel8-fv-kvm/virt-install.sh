@@ -1,0 +1,18 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel8-fv-kvm \
+    --memory 2048 \
+    --vcpus 2 \
+    --virt-type kvm \
+    --os-variant rhel8.10 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/rhel8-fv-kvm.build/disk0.qcow2,size=10,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel8-fv-kvm.build/serial.log \
+    --rng /dev/urandom \
+    --cdrom /srv/media/rhel-8.10-x86_64-dvd.iso \
+    --disk path=/srv/golden/images/rhel8-fv-kvm.build/media/oemdrv.iso,device=cdrom,bus=ide,readonly=on \
+    --noautoconsole \
+    --noreboot

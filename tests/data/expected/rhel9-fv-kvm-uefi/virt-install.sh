@@ -1,0 +1,18 @@
+virt-install \
+    --connect qemu:///system \
+    --name rhel9-fv-kvm-uefi \
+    --memory 2048 \
+    --vcpus 2 \
+    --virt-type kvm \
+    --os-variant rhel9.6 \
+    --cpu host-passthrough \
+    --machine q35 \
+    --boot uefi \
+    --disk path=/srv/golden/images/rhel9-fv-kvm-uefi.build/disk0.qcow2,size=12,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/rhel9-fv-kvm-uefi.build/serial.log \
+    --rng /dev/urandom \
+    --cdrom /srv/golden/images/rhel9-fv-kvm-uefi.build/media/install-with-ks.iso \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,20 @@
+virt-install \
+    --connect qemu:///system \
+    --name win2k19-kvm-uefi \
+    --memory 4096 \
+    --vcpus 2 \
+    --virt-type kvm \
+    --os-variant win2k19 \
+    --cpu host-passthrough \
+    --machine q35 \
+    --boot uefi \
+    --disk path=/srv/golden/images/win2k19-kvm-uefi.build/disk0.qcow2,size=40,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/win2k19-kvm-uefi.build/serial.log \
+    --memballoon none \
+    --clock offset=localtime \
+    --cdrom /srv/media/en_windows_server_2019_x64.iso \
+    --disk path=/srv/golden/images/win2k19-kvm-uefi.build/media/drivers.iso,device=cdrom,bus=sata,readonly=on \
+    --noautoconsole \
+    --noreboot

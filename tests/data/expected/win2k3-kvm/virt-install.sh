@@ -1,0 +1,20 @@
+virt-install \
+    --connect qemu:///system \
+    --name win2k3-kvm \
+    --memory 1024 \
+    --vcpus 1 \
+    --virt-type kvm \
+    --os-variant win2k3 \
+    --arch i686 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/win2k3-kvm.build/disk0.qcow2,size=6,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=rtl8139,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/win2k3-kvm.build/serial.log \
+    --memballoon none \
+    --clock offset=localtime \
+    --cdrom /srv/media/en_windows_server_2003_sp2.iso \
+    --disk path=/srv/golden/images/win2k3-kvm.build/media/drivers-floppy.img,device=floppy \
+    --noautoconsole \
+    --noreboot

@@ -1,0 +1,19 @@
+virt-install \
+    --connect qemu:///system \
+    --name win2k8-kvm \
+    --memory 2048 \
+    --vcpus 2 \
+    --virt-type kvm \
+    --os-variant win2k8 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/win2k8-kvm.build/disk0.qcow2,size=20,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=virtio,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/win2k8-kvm.build/serial.log \
+    --memballoon none \
+    --clock offset=localtime \
+    --cdrom /srv/media/en_windows_server_2008_sp2_x64.iso \
+    --disk path=/srv/golden/images/win2k8-kvm.build/media/drivers.iso,device=cdrom,bus=ide,readonly=on \
+    --noautoconsole \
+    --noreboot

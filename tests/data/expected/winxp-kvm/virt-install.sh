@@ -1,0 +1,20 @@
+virt-install \
+    --connect qemu:///system \
+    --name winxp-kvm \
+    --memory 512 \
+    --vcpus 1 \
+    --virt-type kvm \
+    --os-variant winxp \
+    --arch i686 \
+    --cpu host-passthrough \
+    --machine pc \
+    --disk path=/srv/golden/images/winxp-kvm.build/disk0.qcow2,size=8,sparse=yes,format=qcow2,bus=virtio,target.dev=vda \
+    --network network=default,model=rtl8139,mac=52:54:00:12:34:56 \
+    --graphics vnc,listen=none \
+    --serial pty,log.file=/srv/golden/images/winxp-kvm.build/serial.log \
+    --memballoon none \
+    --clock offset=localtime \
+    --cdrom /srv/media/en_windows_xp_professional_sp3_x86.iso \
+    --disk path=/srv/golden/images/winxp-kvm.build/media/drivers-floppy.img,device=floppy \
+    --noautoconsole \
+    --noreboot
