@@ -38,6 +38,17 @@ def _root(
 ):
     if debug:
         os.environ["GOLDEN_DEBUG"] = "1"
+    _reap_leftovers()
+
+
+def _reap_leftovers() -> None:
+    """Undo what a killed golden run left before this command starts; a failed reap never fails the command."""
+    import logging
+    from builder import owners
+    try:
+        owners.reap(on_event=lambda msg: typer.echo(msg, err=True))
+    except Exception as exc:
+        logging.getLogger("golden.owners").warning("reaping leftovers of interrupted golden runs failed: %s", exc)
 
 
 def _register() -> None:

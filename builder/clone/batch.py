@@ -59,6 +59,7 @@ from typing import Callable
 
 from lxml import etree
 
+from builder import owners
 from builder.clone import disks as diskops
 from builder.clone import domainxml, guestid, naming, records, template, xenconfig
 from builder.errors import HostError, InputError
@@ -307,6 +308,19 @@ class _Made:
         self.dirs: list[Path] = []
         self.domains: list = []
         self.records: list[tuple[Path, set[str]]] = []
+        # Owner records (builder/owners.py): a SIGKILLed batch is undone by the next golden command.
+        self.owned: list[owners.Record] = []
+
+    def own(self, kind: str, ident, **data) -> owners.Record:
+        rec = owners.register(kind, ident, **data)
+        self.owned.append(rec)
+        return rec
+
+    def hand_over(self) -> None:
+        """The batch is recorded complete: its clones are the user's now, not the reaper's."""
+        for rec in self.owned:
+            owners.release(rec)
+        self.owned.clear()
 
     def rollback(self, event) -> None:
         with signals_deferred():
@@ -320,6 +334,11 @@ class _Made:
             for d in reversed(self.dirs):
                 with contextlib.suppress(OSError):
                     d.rmdir()
+            # What could not be removed keeps its record, for the reaper of a later command.
+            for rec in self.owned:
+                if rec.kind == "domain" or not Path(rec.ident).exists():
+                    owners.release(rec)
+            self.owned.clear()
         event(f"rolled back: {len(self.domains)} domain(s) undefined, {len(existing)} file(s) removed")
 
 
@@ -330,6 +349,7 @@ def _mkdirs(directory: Path, made: _Made) -> None:
         missing.append(d)
         d = d.parent
     for d in reversed(missing):
+        made.own("file", d, empty_only=True)
         d.mkdir()
         made.dirs.append(d)
 
@@ -337,13 +357,16 @@ def _mkdirs(directory: Path, made: _Made) -> None:
 def _create_disks(source: Source, planned: list[Planned], linked: bool, made: _Made, event) -> None:
     for p in planned:
         for base, path in zip(source.disks, p.disks):
+            made.own("file", path)
             made.files.append(path)
             if linked:
                 diskops.create_overlay(base, path)
             else:
                 diskops.full_copy(base, path)
+        made.own("file", p.serial_log)
         made.files.append(p.serial_log)
         if p.config:
+            made.own("file", p.config)
             made.files.append(p.config)
 
 
@@ -370,6 +393,7 @@ def _define(conn, source: Source, planned: list[Planned], record: Path | None, b
                                    source=source.label, record=record, batch=batch)
         xml = domainxml.rewrite(source.template, spec)
         import libvirt
+        made.own("domain", p.name, uri=conn.getURI(), uuid=p.uuid)
         try:
             made.domains.append(conn.defineXML(xml))
         except libvirt.libvirtError as exc:
@@ -572,6 +596,7 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
                 _start(planned, made, event)
                 for r in out:
                     r.started = True
+            made.hand_over()
     except BaseException:
         made.rollback(event)
         raise

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from builder import owners
 from builder.errors import HostError
 from builder.image.diskfile import DiskFile
 from builder.image.host import mounted_paths, run, tool
@@ -72,11 +73,18 @@ def _fuse_export(disk: DiskFile, readonly: bool, workdir: Path) -> Iterator[str]
            "--export", f"type=fuse,id=exp0,node-name=disk0,mountpoint={_qemu_opt(str(mountpoint))},"
                        f"writable={'off' if readonly else 'on'}"]
     logfile = workdir / "qsd.log"
-    with open(logfile, "wb") as out:
-        # Its own session: a Ctrl-C in the terminal must not stop it before the
-        # loop devices on top of it are gone.
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    # The mount point path is unique to this export, so it marks the daemon's command line.
+    rec = owners.register("process", str(mountpoint), exe="qemu-storage-daemon", mountpoint=str(mountpoint))
+    try:
+        with open(logfile, "wb") as out:
+            # Its own session: a Ctrl-C in the terminal must not stop it before the
+            # loop devices on top of it are gone.
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+    except BaseException:
+        owners.release(rec)
+        raise
+    rec.update(pid=proc.pid, start=owners.proc_start(proc.pid))
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         while str(mountpoint) not in mounted_paths():
@@ -91,6 +99,8 @@ def _fuse_export(disk: DiskFile, readonly: bool, workdir: Path) -> Iterator[str]
         yield str(mountpoint)
     finally:
         _stop(proc, mountpoint)
+        if str(mountpoint) not in mounted_paths():
+            owners.release(rec)
 
 
 def _stop(proc: subprocess.Popen, mountpoint: Path) -> None:
@@ -117,9 +127,16 @@ def _nbd_export(disk: DiskFile, readonly: bool) -> Iterator[str]:
         cmd = ["qemu-nbd", "-c", dev, "-f", "qcow2", "--cache=writeback"]
         if readonly:
             cmd.append("-r")
+        # qemu-nbd -c daemonizes; the device it serves is in its command line, the reaper finds it by that.
+        rec = owners.register("process", dev, exe="qemu-nbd")
         r = run(cmd + [str(disk.path)], what="qemu-nbd", check=False)
         if r.returncode != 0:
+            owners.release(rec)
             continue
+        # The kernel names the serving process; with it the reaper never mistakes nbd1 for nbd10.
+        with contextlib.suppress(OSError, ValueError):
+            pid = int((sysdev / "pid").read_text().strip())
+            rec.update(pid=pid, start=owners.proc_start(pid))
         try:
             deadline = time.monotonic() + READY_TIMEOUT
             while int((sysdev / "size").read_text().strip() or 0) == 0:
@@ -128,6 +145,7 @@ def _nbd_export(disk: DiskFile, readonly: bool) -> Iterator[str]:
                 time.sleep(0.01)
             yield dev
         finally:
-            run(["qemu-nbd", "-d", dev], what="qemu-nbd -d", check=False)
+            if run(["qemu-nbd", "-d", dev], what="qemu-nbd -d", check=False).returncode == 0:
+                owners.release(rec)
         return
     raise ExportUnavailable("no free /dev/nbdN device")

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 
+from builder import owners
 from builder.errors import HostError
 from builder.image import guestpath
 from builder.image.diskfile import DiskFile
@@ -83,6 +84,7 @@ class GuestfsSession:
         self._lvm_reports: tuple[list, list, list] | None = None
         self.guests: list[GuestfsGuest] = []
         self._launched = False
+        self._owner: owners.Record | None = None
         try:
             for disk, ro in zip(disks, readonly):
                 self.g.add_drive_opts(str(disk.path), format=disk.format, readonly=ro)
@@ -90,6 +92,7 @@ class GuestfsSession:
                      len(disks))
             self.g.launch()
             self._launched = True
+            self._register_appliance()
         except RuntimeError as e:
             self.close()
             raise HostError(f"the guestfs appliance did not start: {e}",
@@ -104,6 +107,23 @@ class GuestfsSession:
         self.lvm_filter_needed = len(pv_drives) > 1
         for index, (disk, ro) in enumerate(zip(disks, readonly)):
             self.guests.append(GuestfsGuest(self, index, devices[index], disk, ro))
+
+    def _register_appliance(self) -> None:
+        """Record the appliance's qemu for the reaper (builder/owners.py).
+
+        Its pid exists only once launch() has forked it; a SIGKILL before this
+        point is covered by libguestfs's recovery process, which kills qemu
+        when its parent dies.
+        """
+        try:
+            pid = self.g.get_pid()
+        except RuntimeError:            # backends without a local qemu (libvirt) report none
+            return
+        argv = owners.proc_cmdline(pid)
+        marker = next((str(d.path) for d in self.disks if any(str(d.path) in a for a in argv)), None)
+        if argv and marker:
+            self._owner = owners.register("process", marker, exe=os.path.basename(argv[0]), pid=pid,
+                                          start=owners.proc_start(pid))
 
     def _has_pv_label(self, dev: str) -> bool:
         try:
@@ -139,6 +159,8 @@ class GuestfsSession:
             finally:
                 self._launched = False
                 self.g.close()
+                owners.release(self._owner)
+                self._owner = None
 
 
 class GuestfsGuest(Guest):

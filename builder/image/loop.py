@@ -15,10 +15,12 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from builder import owners
 from builder.errors import HostError
 from builder.image import guestpath
 from builder.image.diskfile import DiskFile
@@ -74,6 +76,8 @@ class LoopGuest(Guest):
         self._extents: dict[str, Extent] = {}
         self._unmappable: dict[str, str] = {}
         self._loops: dict[str, str] = {}          # device -> /dev/loopN
+        self._loop_recs: dict[str, owners.Record] = {}
+        self._mount_recs: dict[str, owners.Record] = {}
         self._mounted: list[tuple[Mount, str]] = []  # (mount, host dir), in mount order
 
     # ---- discovery -----------------------------------------------------------------
@@ -198,29 +202,45 @@ class LoopGuest(Guest):
         cmd = ["losetup", "--find", "--show", "--offset", str(ext.offset), "--sizelimit", str(ext.size)]
         if readonly:
             cmd.append("--read-only")
-        r = run(cmd + [self._view], what=f"losetup for {device}")
+        # The kernel reports the backing file by its resolved path; the reaper matches on that.
+        rec = owners.register("loop", os.path.realpath(self._view), offset=ext.offset, sizelimit=ext.size)
+        try:
+            r = run(cmd + [self._view], what=f"losetup for {device}")
+        except BaseException:
+            owners.release(rec)
+            raise
         loopdev = r.stdout.decode().strip()
+        rec.update(device=loopdev)
         self._loops[device] = loopdev
+        self._loop_recs[device] = rec
         return loopdev
 
     def _detach(self, device: str) -> None:
         loopdev = self._loops.pop(device, None)
+        rec = self._loop_recs.pop(device, None)
         if loopdev:
-            run(["losetup", "--detach", loopdev], what=f"losetup --detach {loopdev}", check=False)
+            r = run(["losetup", "--detach", loopdev], what=f"losetup --detach {loopdev}", check=False)
+            if r.returncode == 0:
+                owners.release(rec)
 
     def _kernel_mount(self, device: str, fstype: str, target: str, *, readonly: bool) -> None:
         opts = mount_options(fstype, readonly)
+        rec = owners.register("mount", target)
         r = run(["mount", "-t", fstype, "-o", opts, self._loops[device], target],
                 what=f"mount {device}", check=False)
         if r.returncode != 0:
+            owners.release(rec)
             self._detach(device)
             err = r.stderr.decode(errors="replace").strip()
             raise LoopUnsupported(f"the host kernel did not mount {device} ({fstype}): {err}")
+        self._mount_recs[target] = rec
 
     def _kernel_umount(self, target: str) -> None:
         if run(["umount", target], what=f"umount {target}", check=False).returncode != 0:
             log.warning("umount %s failed; detaching it lazily", target)
             run(["umount", "-l", target], what=f"umount -l {target}", check=False)
+        if target not in mounted_paths():
+            owners.release(self._mount_recs.pop(target, None))
 
     def close(self) -> None:
         """Unmount and detach everything, newest first. Safe to call twice."""
@@ -371,9 +391,16 @@ def open_loop(disk: DiskFile, readonly: bool) -> Iterator[LoopGuest]:
             raise LoopUnsupported(f"{name} is not installed")
     if not loop_fstypes():
         raise LoopUnsupported("the host kernel mounts none of " + ", ".join(("ext2", "ext3", "ext4", "xfs")))
-    workdir = Path(tempfile.mkdtemp(prefix="golden-loop-"))
+    # Named here rather than by mkdtemp so that it is registered before it exists.
+    workdir = Path(tempfile.gettempdir()) / f"golden-loop-{uuid.uuid4().hex[:12]}"
+    workrec = owners.register("file", workdir)
+    try:
+        workdir.mkdir(mode=0o700)
+    except BaseException:
+        owners.release(workrec)
+        raise
     stack = contextlib.ExitStack()
-    stack.callback(_remove_empty_tree, workdir)
+    stack.callback(_remove_empty_tree, workdir, workrec)
     try:
         try:
             view = stack.enter_context(raw_view(disk, readonly, workdir))
@@ -390,7 +417,7 @@ def open_loop(disk: DiskFile, readonly: bool) -> Iterator[LoopGuest]:
             stack.close()
 
 
-def _remove_empty_tree(workdir: Path) -> None:
+def _remove_empty_tree(workdir: Path, rec: owners.Record | None = None) -> None:
     """Remove our work directory, but never through a mount that is still there."""
     still = [m for m in mounted_paths() if m == str(workdir) or m.startswith(f"{workdir}/")]
     if still:
@@ -402,3 +429,5 @@ def _remove_empty_tree(workdir: Path) -> None:
     for name in ("probe", "root", ""):
         with contextlib.suppress(FileNotFoundError, OSError):
             (workdir / name).rmdir()
+    if not workdir.exists():
+        owners.release(rec)

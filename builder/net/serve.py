@@ -24,10 +24,12 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from builder import owners
 from builder.errors import HostError, InputError
 from builder.net import loaders
 from builder.net.pxe import CONFIG_DIR, KS_DIR
@@ -342,9 +344,17 @@ class _Dnsmasq:
 def serve(cfg: ServeConfig, log: Log, stop: threading.Event) -> None:
     """Run until `stop` is set; raises HostError when a server fails to start or dies."""
     tree = check_tree(cfg.tree, cfg.dhcp)
-    workdir = Path(tempfile.mkdtemp(prefix="golden-pxe-serve-"))
+    # Named here rather than by mkdtemp so that it is registered (builder/owners.py) before it exists.
+    workdir = Path(tempfile.gettempdir()) / f"golden-pxe-serve-{uuid.uuid4().hex[:12]}"
+    workrec = owners.register("file", workdir)
+    try:
+        workdir.mkdir(mode=0o700)
+    except BaseException:
+        owners.release(workrec)
+        raise
     web = None
     dnsmasq = None
+    dnsrec = None
     try:
         web = KsHttpServer(tree, str(cfg.address.ip), cfg.http_port, log)
         web.start()
@@ -358,7 +368,10 @@ def serve(cfg: ServeConfig, log: Log, stop: threading.Event) -> None:
                                     "serve`?), or use --http-only and let it serve DHCP and TFTP")
             conf = workdir / "dnsmasq.conf"
             conf.write_text(dnsmasq_conf(cfg, workdir / "dnsmasq.leases"))
+            # Its config path is unique to this run: the reaper knows the process by it.
+            dnsrec = owners.register("process", str(conf), exe="dnsmasq", group=True)
             dnsmasq = _Dnsmasq(dnsmasq_argv(conf), log)
+            dnsrec.update(pid=dnsmasq.proc.pid, start=owners.proc_start(dnsmasq.proc.pid))
             dnsmasq.wait_ready(STARTUP_TIMEOUT)
             start, end = cfg.pool()
             boot = "pxelinux.0" + (f" (BIOS), {cfg.efi_loader} (UEFI)" if cfg.efi_loader else " (BIOS only)")
@@ -371,9 +384,13 @@ def serve(cfg: ServeConfig, log: Log, stop: threading.Event) -> None:
     finally:
         if dnsmasq:
             dnsmasq.stop()
+        if dnsmasq is None or dnsmasq.proc.poll() is not None:
+            owners.release(dnsrec)
         if web:
             web.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+        if not workdir.exists():
+            owners.release(workrec)
         log("golden-pxe: stopped")
 
 
