@@ -490,13 +490,14 @@ def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwa
         check_container(disk)       # before anything is made: every clone would inherit the damage
     system = source.disks[0]
     from builder.windows.clonecheck import refuse_windows
-    refuse_windows(system)          # a Windows image not generalized by sysprep: clones would share a SID
+    windows = refuse_windows(system)    # refused unless generalized by sysprep: clones would share a SID
     # The checksum of the source goes into the records; reading 2 GiB of holes overlaps the rest.
     hasher = ThreadPoolExecutor(max_workers=1)
     checksum: Future = hasher.submit(records.source_sha256, Path(system.path))
     try:
         out = _batch(conn, uri, source, pattern, count, checksum, linked=linked, start=start, directory=directory,
-                     hwaddr=hwaddr, first=first, backend=backend, bridge=bridge, replace=replace, event=event)
+                     hwaddr=hwaddr, first=first, backend=backend, bridge=bridge, replace=replace, event=event,
+                     windows=windows)
     finally:
         hasher.shutdown(wait=False, cancel_futures=True)
     event(f"{count} clone(s) ready in {time.monotonic() - t0:.2f} s")
@@ -504,7 +505,7 @@ def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwa
 
 
 def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linked, start, directory, hwaddr,
-           first, backend, bridge, replace, event) -> list[CloneRecord]:
+           first, backend, bridge, replace, event, windows: dict | None = None) -> list[CloneRecord]:
     t0 = time.monotonic()
     system = source.disks[0]
     if source.kind == "xen":
@@ -525,6 +526,9 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
                          f"{source.hypervisor} prefix has room for {identity.mac_space(source.hypervisor)} and "
                          f"{len(macs_used)} are in use", where="--count")
     names = naming.expand(pattern, count, first)
+    if windows:
+        from builder.windows import cloneanswer
+        cloneanswer.check_names(names)
     out_dir = Path(directory).resolve() if directory else _default_dir(source)
     _check_directory(out_dir, uri, source, linked)
     per_clone = diskops.OVERLAY_BYTES * len(source.disks) if linked else \
@@ -542,7 +546,8 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
     planned = _plan(source, names, out_dir, linked, macs, uuids)
     old_domains, old_files = _replaceable(conn, planned, out_dir) if replace else ([], set())
     _check_names(planned, taken - {d.name() for d in old_domains}, source, old_files)
-    used_backend, osi = _probe(system, backend)
+    # Windows clones are named through guestfs (ntfs-3g); the loop backend reads Linux guests only.
+    used_backend, osi = ("guestfs", None) if windows else _probe(system, backend)
     if source.kind != "xen":
         if source.template is None:
             if conn.getType().lower() == "xen":
@@ -570,7 +575,12 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
             event(f"created {count * len(source.disks)} {'overlay' if linked else 'copy'}(ies) in "
                   f"{time.monotonic() - t:.2f} s")
             t = time.monotonic()
-            reports = _personalize(planned, used_backend, hwaddr, event)
+            if windows:
+                event(f"launching one guestfs appliance to name {count} Windows clone(s)")
+                reports = cloneanswer.write([(p.disks[0], p.formats[0] if p.formats else None) for p in planned],
+                                            [p.name for p in planned], windows)
+            else:
+                reports = _personalize(planned, used_backend, hwaddr, event)
             event(f"set the identity of {count} clone(s) in {time.monotonic() - t:.2f} s ({used_backend} backend)")
             t = time.monotonic()
             if source.kind == "xen":

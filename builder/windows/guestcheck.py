@@ -54,7 +54,7 @@ def guestfs_handles(disks) -> Iterator:
 
 
 @contextlib.contextmanager
-def guestfs_drives(drives: list[tuple[Path, str | None]]) -> Iterator:
+def guestfs_drives(drives: list[tuple[Path, str | None]], *, readonly: bool = True) -> Iterator:
     try:
         import guestfs
     except ImportError:
@@ -68,7 +68,7 @@ def guestfs_drives(drives: list[tuple[Path, str | None]]) -> Iterator:
         g.set_backend(settings.get("LIBGUESTFS_BACKEND", "direct"))
         g.set_backend_settings([s for s in settings.get("LIBGUESTFS_BACKEND_SETTINGS", "").split(":") if s])
         for image, fmt in drives:
-            opts = {"readonly": True}
+            opts = {"readonly": readonly}
             if fmt:
                 opts["format"] = fmt
             g.add_drive_opts(str(image), **opts)
@@ -79,6 +79,12 @@ def guestfs_drives(drives: list[tuple[Path, str | None]]) -> Iterator:
             raise HostError(f"libguestfs could not open {names}: {exc}",
                             hint="run `libguestfs-test-tool` to see why the appliance fails") from None
         yield g
+        if not readonly:
+            # Written data reaches the disk in shutdown: its failure is the write's failure.
+            try:
+                g.shutdown()
+            except RuntimeError as exc:
+                raise HostError(f"libguestfs could not finish writing {drives[0][0]}: {exc}") from None
     finally:
         with contextlib.suppress(Exception):
             g.shutdown()

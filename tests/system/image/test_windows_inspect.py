@@ -13,19 +13,33 @@ import json
 import struct
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
+from lxml import etree
 
 import winhive
 from builder.image import windows_inspect
 from builder.virt.accel import guestfs_settings
-from tests.conftest import golden_bin
+from tests.conftest import GOLDEN, golden_bin
 from winhive import REG_DWORD, REG_EXPAND_SZ, REG_SZ
 
 pytestmark = pytest.mark.system
 MiB = 1 << 20
 SZ = lambda v: (REG_SZ, v)          # noqa: E731
 DW = lambda v: (REG_DWORD, v)       # noqa: E731
+
+# What golden's build leaves in %WINDIR%\Panther: the install's answer file, as Setup caches it.
+CACHED_ANSWER = b"""<?xml version="1.0" encoding="utf-8"?>
+<unattend xmlns="urn:schemas-microsoft-com:unattend">
+  <settings pass="specialize">
+    <component name="Microsoft-Windows-Shell-Setup" processorArchitecture="amd64"
+               publicKeyToken="31bf3856ad364e35" language="neutral" versionScope="nonSxS">
+      <ComputerName>W2K19-GOLDEN</ComputerName><TimeZone>UTC</TimeZone>
+    </component>
+  </settings>
+</unattend>
+"""
 
 # (name, system root, facts) for each synthetic disk.
 DISKS = {
@@ -36,6 +50,7 @@ DISKS = {
                  "=CurrentMinorVersionNumber": DW(0), "=CurrentBuildNumber": SZ("17763"),
                  "=InstallationType": SZ("Server")},
         image_state="IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE",
+        cached_answer=CACHED_ANSWER,
         programs={"{7C8A1A1E-0000-4D2B-9C8F-VIRTIOWIN}": {"=DisplayName": SZ("Virtio-win-driver-installer"),
                                                          "=DisplayVersion": SZ("0.1.240.0"),
                                                          "=Publisher": SZ("Red Hat, Inc.")},
@@ -143,6 +158,9 @@ def disks(tmp_path_factory):
                 if facts.get("sysprep"):
                     g.mkdir_p("/Sysprep")
                     g.write("/Sysprep/sysprep.inf", b"[UserData]\r\nComputerName=*\r\n")
+                if facts.get("cached_answer"):
+                    g.mkdir_p(f"{root}/Panther")
+                    g.write(f"{root}/Panther/unattend.xml", facts["cached_answer"])
             g.umount_all()
     finally:
         g.shutdown()
@@ -251,3 +269,72 @@ def test_text_summary(reports):
     assert "boots from virtio" in lines[4]
     lines = windows_inspect.summary_lines(reports["w2k19-generalized"])
     assert lines[-2:] == ["    - 7-Zip 23.01 23.01", "    - Virtio-win-driver-installer 0.1.240.0"]
+
+
+def _read_back(drives: list[tuple[Path, str]], wanted: list[str]) -> list[bytes]:
+    """One file out of each disk, case-insensitively, through one read-only appliance."""
+    from builder.windows import guestcheck
+    out = []
+    with guestcheck.guestfs_drives(drives) as g:
+        filesystems = g.list_filesystems()
+        for drive, path in zip(g.list_devices(), wanted):
+            device = next(d for d, kind in sorted(filesystems.items())
+                          if d.startswith(drive) and kind == "ntfs")
+            g.mount_ro(device, "/")
+            try:
+                out.append(g.read_file(guestcheck._path(g, path)))
+            finally:
+                g.umount_all()
+    return out
+
+
+# source disk, the file each clone's name goes into, clones made
+NAMED = [("w2k19-generalized", "/Windows/Panther/unattend.xml", 3), ("w2k3-resealed", "/Sysprep/sysprep.inf", 2)]
+
+
+def _specialize_names(text: bytes) -> list[str]:
+    return etree.fromstring(text).xpath("//u:settings[@pass='specialize']//u:ComputerName/text()",
+                                        namespaces={"u": "urn:schemas-microsoft-com:unattend"})
+
+
+def test_golden_clone_writes_each_windows_clone_its_own_computer_name(disks, libvirt_up, vm_dirs):
+    work = vm_dirs("winclone")
+    runs = []
+    for disk, wanted, count in NAMED:
+        source = work / f"{disk}.raw"
+        subprocess.run(["cp", "--sparse=always", str(disks[disk]), str(source)], check=True)
+        prefix = f"tw{uuid.uuid4().hex[:5]}"
+        out = work / f"{disk}-clones"
+        # Both batches at once: each waits on its own appliances.
+        proc = subprocess.Popen([str(GOLDEN), "clone", str(source), "--name", f"{prefix}-{{n}}", "--count",
+                                 str(count), "--dir", str(out), "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        runs.append((disk, wanted, count, source, prefix, out, proc))
+    try:
+        drives, files, expect = [], [], []
+        for disk, wanted, count, source, prefix, out, proc in runs:
+            stdout, stderr = proc.communicate(timeout=900)
+            assert proc.returncode == 0, stderr.decode()
+            made = json.loads(stdout)
+            clones = made["clones"] if isinstance(made, dict) else made
+            names = [c["name"] for c in clones]
+            assert names == [f"{prefix}-{n}" for n in range(1, count + 1)]
+            drives += [(Path(c["disks"][0]), "qcow2") for c in clones] + [(source, "raw")]
+            files += [wanted] * (count + 1)
+            expect += [(disk, name) for name in names] + [(disk, None)]
+        texts = _read_back(drives, files)
+        for (disk, name), text in zip(expect, texts):
+            if disk == "w2k19-generalized":
+                # The cached answer file: the clone's name, the rest kept; the source still names the template.
+                assert _specialize_names(text) == [name or "W2K19-GOLDEN"]
+                assert b"<TimeZone>UTC</TimeZone>" in text
+            else:
+                assert f"ComputerName={name or '*'}\r\n".encode() in text
+        assert len(set(texts)) == len(texts)
+    finally:
+        for *_, out, proc in runs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            gone = golden_bin("clone", "--remove-batch", str(out), timeout=600)
+            assert gone.code == 0 or not out.exists(), gone.err
