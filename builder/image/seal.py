@@ -24,7 +24,8 @@ from typing import Callable, Iterable
 from builder.errors import InputError
 from builder.image import accounts, bootloader, netconf, shellvars, sshkeys
 from builder.image.changes import Recorder
-from builder.image.identity import DBUS_MACHINE_ID, MACHINE_ID, machine_id_policy
+from builder.image.identity import (DBUS_MACHINE_ID, MACHINE_ID, MachineIdPolicy, firstboot_prompt,
+                                    machine_id_policy)
 from builder.image.osinfo import OSInfo, apply_hint, detect
 
 
@@ -74,6 +75,12 @@ def _remove_globs(ctx: Context, patterns: Iterable[str], *, files_only: bool = F
 def _machine_id(ctx: Context) -> None:
     h, rec = ctx.h, ctx.rec
     policy = machine_id_policy(ctx.os)
+    prompt = firstboot_prompt(h) if policy.action == "uninitialized" else None
+    if prompt:
+        # An empty file also gets a new id at boot, without first-boot semantics.
+        policy = MachineIdPolicy("empty", f"{prompt} would stop the clone's first boot at a console prompt "
+                                          "('uninitialized' makes it a first boot); an empty file gets a new id "
+                                          "at boot without one")
     ctx.notes.append(f"policy {policy.action}: {policy.reason}")
     if policy.action == "uninitialized":
         rec.write(MACHINE_ID, "uninitialized\n", mode=None if h.lexists(MACHINE_ID) else 0o444,

@@ -97,3 +97,20 @@ def test_no_sshd_needs_nothing(tmp_path):
     g = tree(tmp_path, {"/usr/bin/ssh-keygen": BIN, "/etc/systemd/system/.keep": ""})
     changes, notes = run(g, SYSTEMD)
     assert changes == {} and "no sshd" in notes
+
+
+FIRSTBOOT_DEBIAN = "[Unit]\nConditionFirstBoot=yes\n\n[Service]\nExecStart=systemd-firstboot --prompt-locale " \
+                   "--prompt-timezone --prompt-root-password\n"
+
+
+@pytest.mark.parametrize("files, prompts", [
+    ({"/lib/systemd/system/systemd-firstboot.service": FIRSTBOOT_DEBIAN,
+      "/lib/systemd/system/sysinit.target.wants/systemd-firstboot.service": FIRSTBOOT_DEBIAN}, True),
+    ({"/lib/systemd/system/systemd-firstboot.service": FIRSTBOOT_DEBIAN}, False),          # not wanted
+    ({"/lib/systemd/system/systemd-firstboot.service": "[Service]\nExecStart=systemd-firstboot\n",
+      "/lib/systemd/system/sysinit.target.wants/systemd-firstboot.service": ""}, False),   # asks nothing
+], ids=["debian-12", "not-wanted", "no-prompt"])
+def test_a_first_boot_that_would_prompt_is_found(tmp_path, files, prompts):
+    from builder.image.identity import firstboot_prompt
+    g = tree(tmp_path, files)
+    assert (firstboot_prompt(g) is not None) is prompts
