@@ -20,7 +20,7 @@ MACHINE_ID = "/etc/machine-id"
 DBUS_MACHINE_ID = "/var/lib/dbus/machine-id"
 UNINITIALIZED_SINCE = 247       # systemd: "uninitialized" means first boot (ConditionFirstBoot)
 FIRSTBOOT_UNIT = "systemd-firstboot.service"
-_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -97,11 +97,11 @@ def firstboot_prompt(h) -> str | None:
     if any(h.is_symlink(f"{d}/{FIRSTBOOT_UNIT}") and h.readlink(f"{d}/{FIRSTBOOT_UNIT}") == "/dev/null"
            for d in ("/etc/systemd/system",)):
         return None                 # masked
-    unit = next((f"{d}/{FIRSTBOOT_UNIT}" for d in _UNIT_DIRS if h.is_file(f"{d}/{FIRSTBOOT_UNIT}")), None)
+    unit = next((f"{d}/{FIRSTBOOT_UNIT}" for d in UNIT_DIRS if h.is_file(f"{d}/{FIRSTBOOT_UNIT}")), None)
     if unit is None:
         return None
     wanted = any(h.lexists(f"{d}/{target}.wants/{FIRSTBOOT_UNIT}")
-                 for d in _UNIT_DIRS for target in ("sysinit.target", "multi-user.target", "basic.target"))
+                 for d in UNIT_DIRS for target in ("sysinit.target", "multi-user.target", "basic.target"))
     if not wanted:
         return None
     if not re.search(r"^ExecStart=.*--prompt", h.read_text(unit), re.M):

@@ -17,11 +17,11 @@ import re
 
 from builder.image import firstboot
 from builder.image.changes import Recorder
+from builder.image.identity import UNIT_DIRS
 from builder.image.osinfo import OSInfo
 
 SSHD = ("/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd")
 KEYGEN = ("/usr/bin/ssh-keygen", "/bin/ssh-keygen")
-UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 INIT_SCRIPTS = ("/etc/rc.d/init.d/sshd", "/etc/init.d/sshd", "/etc/init.d/ssh", "/etc/init.d/openssh")
 SSH_UNITS = ("ssh.service", "sshd.service")
 _MAKES_KEYS = re.compile(r"ssh-keygen|sshd-keygen|sshd-gen-keys")

@@ -27,11 +27,9 @@ from lxml import etree
 from builder.errors import HostError, InputError
 from builder.windows import guestcheck
 
-NS = "urn:schemas-microsoft-com:unattend"
-WCM = "http://schemas.microsoft.com/WMIConfig/2002/State"
-PUBLIC_KEY_TOKEN = "31bf3856ad364e35"
+from builder.windows.autounattend import ARCH, NS, PUBLIC_KEY_TOKEN, WCM
+
 SHELL = "Microsoft-Windows-Shell-Setup"
-ARCH = {"x86_64": "amd64", "i386": "x86"}
 # Windows Setup's implicit answer-file search order, below the registry's UnattendFile.
 ANSWER_FILES = ("{root}/Panther/Unattend/Unattend.xml", "{root}/Panther/Unattend/Autounattend.xml",
                 "{root}/Panther/Unattend.xml", "{root}/Panther/Autounattend.xml",
