@@ -26,7 +26,6 @@ from lxml import etree
 
 from builder.errors import HostError, InputError
 from builder.windows import guestcheck
-
 from builder.windows.autounattend import ARCH, NS, PUBLIC_KEY_TOKEN, WCM
 
 SHELL = "Microsoft-Windows-Shell-Setup"
