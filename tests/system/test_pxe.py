@@ -271,7 +271,9 @@ def test_bridge_apply_in_a_namespace(tmp_path):
         again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stdout + again.stderr     # eth0 is no longer the uplink
     text = (scripts / "ifcfg-installation").read_text()
-    assert "DEVICE=installation\nTYPE=Bridge\nBOOTPROTO=dhcp\nONBOOT=yes\nDELAY=0\nNM_CONTROLLED=no\n" in text
+    # eth0 was configured statically, so the bridge takes over its address, not DHCP
+    assert ("DEVICE=installation\nTYPE=Bridge\nBOOTPROTO=static\nIPADDR=10.215.0.2\nPREFIX=24\n"
+            "ONBOOT=yes\nDELAY=0\nNM_CONTROLLED=no\n") in text
     port = (scripts / "ifcfg-eth0").read_text()
     assert "BRIDGE=installation" in port and "IPADDR" not in port and "BOOTPROTO" not in port
     assert f"HWADDR={nic_mac.upper()}" in port
