@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 
+from builder.clone import beacon
 from builder.errors import InputError
 from builder.image import netconf, shellvars
 from builder.image.changes import Recorder
 from builder.image.customize import Hostname, customize
+from builder.image.osinfo import apply_hint, detect
 from builder.image.seal import seal
 
 # What makes two guests the same machine; net-hostname is left out because the
@@ -63,7 +65,10 @@ def personalize(h, *, hostname: str, macs: list[str], hwaddr: str = "set", os_hi
     rec = Recorder(h)
     notes: list[str] = []
     _ifcfg(h, rec, macs=macs, hwaddr=hwaddr, notes=notes)
+    beacon_rec = Recorder(h)
+    notes += beacon.install(h, beacon_rec, apply_hint(detect(h), os_hint))
     changes = [dict(c, step="hostname") for op in named["operations"] for c in op["changes"]]
     changes += [dict(c, step=op["name"]) for op in reset["operations"] for c in op["changes"]]
     changes += [dict(c, step="ifcfg") for c in rec.as_list()]
+    changes += [dict(c, step="beacon") for c in beacon_rec.as_list()]
     return {"changes": changes, "notes": notes}

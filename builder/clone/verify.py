@@ -1,9 +1,11 @@
 """`golden verify`: boot clones and check the identity each one reports.
 
 A clone proves itself on its serial console: the guest prints one line,
-`golden-identity hostname=... mac=... machine-id=... uuid=...`, at boot (the
-demo image does; a site can add the same line to its own images with a
-first-boot script). golden compares it with what it set (read back from the
+`golden-identity hostname=... mac=... machine-id=... uuid=...`, at boot. The
+demo image's init does; in any other guest `golden clone` installs a one-shot
+beacon (builder/clone/beacon.py) that prints it at the clone's first boot,
+with sshd's state (`ssh=`), which must be active where sshd is installed.
+golden compares it with what it set (read back from the
 domain's XML) and checks that no two clones share a hostname, MAC,
 machine-id, UUID or SSH host key. A guest that powers itself off after the
 line (the demo's golden.poweroff) is waited for; any other is shut down.
@@ -105,6 +107,24 @@ def _boot_and_read(dom, log_path: Path, timeout: float) -> tuple[dict, list[str]
     return found, tail.tail(15), time.monotonic() - started, None
 
 
+def compare(expected: dict, reported: dict) -> list[str]:
+    """What is wrong with one clone's identity line, given what golden set in its domain."""
+    problems: list[str] = []
+    if expected.get("hostname") and reported.get("hostname") != expected["hostname"]:
+        problems.append(f"hostname {reported.get('hostname')!r}, expected {expected['hostname']!r}")
+    if expected["macs"] and reported.get("mac", "").lower() != expected["macs"][0]:
+        problems.append(f"mac {reported.get('mac')!r}, expected {expected['macs'][0]!r}")
+    if reported.get("uuid", "").lower() != expected["uuid"]:
+        problems.append(f"uuid {reported.get('uuid')!r}, expected {expected['uuid']!r}")
+    ssh = reported.get("ssh")
+    if ssh is not None and ssh not in ("active", "none"):
+        problems.append(f"sshd is {ssh} on the clone's first boot")
+    mid = reported.get("machine-id", "")
+    if not re.fullmatch(r"[0-9a-f]{32}", mid):
+        problems.append(f"machine-id {mid!r} is not a generated id")
+    return problems
+
+
 def _check_one(dom, timeout: float) -> Verdict:
     import libvirt
 
@@ -118,15 +138,7 @@ def _check_one(dom, timeout: float) -> Verdict:
         verdict.problems.append(f"no golden-identity line on the serial console within {timeout:.0f} s; "
                                 "last lines: " + " | ".join(tail[-5:]))
     else:
-        if expected.get("hostname") and reported.get("hostname") != expected["hostname"]:
-            verdict.problems.append(f"hostname {reported.get('hostname')!r}, expected {expected['hostname']!r}")
-        if expected["macs"] and reported.get("mac", "").lower() != expected["macs"][0]:
-            verdict.problems.append(f"mac {reported.get('mac')!r}, expected {expected['macs'][0]!r}")
-        if reported.get("uuid", "").lower() != expected["uuid"]:
-            verdict.problems.append(f"uuid {reported.get('uuid')!r}, expected {expected['uuid']!r}")
-        mid = reported.get("machine-id", "")
-        if not re.fullmatch(r"[0-9a-f]{32}", mid):
-            verdict.problems.append(f"machine-id {mid!r} is not a generated id")
+        verdict.problems += compare(expected, reported)
     verdict.ok = not verdict.problems
     return verdict
 

@@ -1,8 +1,11 @@
-"""golden inspect and seal on a real Debian 12 guest (root on LVM), then booting it.
+"""golden inspect, seal, clone and verify on a real Debian 12 guest (root on LVM), and booting it.
 
 The guest comes from debian_guest.py (mmdebstrap, cached across sessions). Each
 boot runs the image's probe unit, which reports ssh's state, the host keys,
 the hostname and the machine-id on the serial port and powers off.
+
+Last, two clones of a sealed copy go through `golden clone` and `golden
+verify`, which reads what golden's first-boot beacon prints in each.
 
 The unsealed boot is the baseline: if it passes and the sealed boot does not,
 the seal broke the guest, not the test rig.
@@ -17,7 +20,8 @@ import subprocess
 import pytest
 
 import debian_boot
-from debian_guest import ROOT_LV, debian_guest  # noqa: F401 (the fixture)
+from demo_build import unique_name
+from debian_guest import MACHINE_ID as DEBIAN_TEMPLATE_ID, ROOT_LV, debian_guest  # noqa: F401 (the fixture)
 from tests.conftest import golden_bin
 
 pytestmark = pytest.mark.system
@@ -100,3 +104,66 @@ def test_seal_says_how_the_host_keys_come_back(sealed):
     notes = " ".join(sealed["seal"]["ssh-hostkeys"]["notes"])
     assert "golden-ssh-hostkeys.service runs `ssh-keygen -A`" in notes, notes
 
+
+
+# Direct kernel boot of the guest's own kernel (the fixture has no bootloader), a
+# serial console and user-mode networking only: golden clone keeps <os> as it is.
+DOMAIN_XML = """<domain type='qemu'>
+  <name>debtemplate</name>
+  <memory unit='MiB'>768</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>{cmdline}</cmdline></os>
+  <features><acpi/><apic/></features>
+  <cpu mode='maximum' check='none'/>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/>
+      <target dev='vda' bus='virtio'/></disk>
+    <interface type='user'><model type='virtio'/></interface>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+  </devices>
+</domain>
+"""
+
+
+@pytest.fixture(scope="module")
+def verified_clones(debian_guest, libvirt_up, vm_dirs):  # noqa: F811
+    """Two clones of the sealed image, each booted once by `golden verify`: (names, verify's run)."""
+    # The cache is private to root; libvirt's qemu user reads copies.
+    work = vm_dirs("debian-clones")
+    for f in (debian_guest.disk, debian_guest.kernel, debian_guest.initrd):
+        subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(f), str(work / f.name)], check=True)
+    image = debian_boot.overlay(work / debian_guest.disk.name, debian_guest.format, work / "debgold.qcow2")
+    run = golden_bin("seal", image, timeout=900)
+    assert run.code == 0, run.err
+    (work / "debgold.domain.xml").write_text(DOMAIN_XML.format(
+        kernel=work / debian_guest.kernel.name, initrd=work / debian_guest.initrd.name,
+        cmdline=debian_guest.cmdline, disk=image))
+    prefix = unique_name("t-deb")
+    names = [f"{prefix}-1", f"{prefix}-2"]
+    clones = work / "clones"
+    run = golden_bin("clone", image, "--name", f"{prefix}-{{n}}", "--count", "2", "--dir", clones, timeout=1200)
+    assert run.code == 0, f"golden clone failed ({run.code}):\n{run.err}\n{run.out}"
+    try:
+        yield names, golden_bin("verify", *names, "--timeout", "600", "--json", timeout=1500)
+    finally:
+        golden_bin("clone", "--remove-batch", clones, timeout=300)
+
+
+def test_clones_of_a_real_guest_verify(verified_clones):
+    names, check = verified_clones
+    verdicts = {v["name"]: v for v in json.loads(check.out)}
+    print({n: (v["ok"], v["seconds"], v["problems"]) for n, v in verdicts.items()})
+    assert check.code == 0, check.err + check.out
+    assert sorted(verdicts) == names
+    for name, v in verdicts.items():
+        r = v["reported"]
+        assert r["via"] == "beacon", r
+        assert r["hostname"] == name and r["ssh"] == "active", r
+        assert r["ssh-ed25519"].startswith("SHA256:"), r
+    a, b = (verdicts[n]["reported"] for n in names)
+    assert a["ssh-ed25519"] != b["ssh-ed25519"] and a["machine-id"] != b["machine-id"]
+    assert DEBIAN_TEMPLATE_ID not in (a["machine-id"], b["machine-id"])
