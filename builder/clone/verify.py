@@ -4,7 +4,9 @@ A clone proves itself on its serial console: the guest prints one line,
 `golden-identity hostname=... mac=... machine-id=... uuid=...`, at boot. The
 demo image's init does; in any other guest `golden clone` installs a one-shot
 beacon (builder/clone/beacon.py) that prints it at the clone's first boot,
-with sshd's state (`ssh=`), which must be active where sshd is installed.
+with sshd's state (`ssh=`), which must be active where sshd is installed;
+a Windows clone gets a SetupComplete.cmd (or sysprep.inf [GuiRunOnce]) that
+writes its computer name and machine SID to COM1 (builder/windows/beacon.py).
 golden compares it with what it set (read back from the
 domain's XML) and checks that no two clones share a hostname, MAC,
 machine-id, UUID or SSH host key. A guest that powers itself off after the
@@ -27,7 +29,9 @@ from builder.errors import InputError
 from builder.virt.watchdog import SerialTail
 
 IDENTITY = re.compile(r"golden-identity\s+(.*)")
-UNIQUE_KEYS = ("hostname", "mac", "machine-id", "uuid", "ssh-ed25519")
+UNIQUE_KEYS = ("hostname", "mac", "machine-id", "uuid", "ssh-ed25519", "sid")
+# A machine SID: S-1-5-21 and three sub-authorities, without a RID.
+_SID = re.compile(r"S-1-5-21-\d+-\d+-\d+")
 DEFAULT_TIMEOUT = 300.0
 
 
@@ -47,6 +51,8 @@ class Verdict:
     def record_entry(self) -> dict:
         """The `verified` value clones.json holds for this clone."""
         observed = {k: self.reported.get(k) for k in ("hostname", "mac", "machine-id", "uuid")}
+        if "sid" in self.reported:
+            observed["sid"] = self.reported["sid"]
         return {"ok": self.ok, "checked": self.checked, "observed": observed, "problems": list(self.problems)}
 
 
@@ -110,7 +116,12 @@ def _boot_and_read(dom, log_path: Path, timeout: float) -> tuple[dict, list[str]
 def compare(expected: dict, reported: dict) -> list[str]:
     """What is wrong with one clone's identity line, given what golden set in its domain."""
     problems: list[str] = []
-    if expected.get("hostname") and reported.get("hostname") != expected["hostname"]:
+    windows = reported.get("via") == "windows"
+    host = reported.get("hostname")
+    # Windows keeps the case of the name but NetBIOS compares it without case.
+    if windows and host and expected.get("hostname"):
+        host = expected["hostname"] if host.lower() == expected["hostname"].lower() else host
+    if expected.get("hostname") and host != expected["hostname"]:
         problems.append(f"hostname {reported.get('hostname')!r}, expected {expected['hostname']!r}")
     if expected["macs"] and reported.get("mac", "").lower() != expected["macs"][0]:
         problems.append(f"mac {reported.get('mac')!r}, expected {expected['macs'][0]!r}")
@@ -119,6 +130,10 @@ def compare(expected: dict, reported: dict) -> list[str]:
     ssh = reported.get("ssh")
     if ssh is not None and ssh not in ("active", "none"):
         problems.append(f"sshd is {ssh} on the clone's first boot")
+    if windows:
+        if not _SID.fullmatch(reported.get("sid", "")):
+            problems.append(f"sid {reported.get('sid')!r} is not a machine SID")
+        return problems
     mid = reported.get("machine-id", "")
     if not re.fullmatch(r"[0-9a-f]{32}", mid):
         problems.append(f"machine-id {mid!r} is not a generated id")
@@ -150,11 +165,13 @@ def _shared(verdicts: list[Verdict]) -> None:
             value = v.reported.get(key)
             if not value or value == "none":
                 continue
-            if value in seen:
+            # Names and MACs compare without case (NetBIOS, getmac's upper case); key fingerprints with it.
+            same = value if key == "ssh-ed25519" else value.lower()
+            if same in seen:
                 v.ok = False
-                v.problems.append(f"{key} {value} is shared with {seen[value]}")
+                v.problems.append(f"{key} {value} is shared with {seen[same]}")
             else:
-                seen[value] = v.name
+                seen[same] = v.name
 
 
 def verify_on(conn, names: list[str], *, timeout: float = DEFAULT_TIMEOUT, parallel: int = 2,

@@ -25,7 +25,7 @@ from pathlib import Path
 from lxml import etree
 
 from builder.errors import HostError, InputError
-from builder.windows import guestcheck
+from builder.windows import beacon, guestcheck
 from builder.windows.autounattend import ARCH, NS, PUBLIC_KEY_TOKEN, WCM
 
 SHELL = "Microsoft-Windows-Shell-Setup"
@@ -132,6 +132,28 @@ def _windows_path(path: str) -> str:
     return "C:" + path.replace("/", "\\")
 
 
+def _install_beacon(g, root: str, major: int | None) -> list[dict]:
+    """The identity script, and on 2008 and later the SetupComplete.cmd line that runs it."""
+    folder = guestcheck._path(g, beacon.SCRIPT_DIR) or beacon.SCRIPT_DIR
+    g.mkdir_p(folder)
+    g.write(f"{folder}/identity.cmd", beacon.crlf(beacon.CMD))
+    changes = [{"path": beacon.SCRIPT_WIN, "action": "written", "detail": "identity beacon for golden verify"}]
+    if major is not None and major < 6:
+        return changes
+    setup = guestcheck._path(g, f"{root}/Setup") or f"{root}/Setup"
+    scripts = guestcheck._path(g, f"{setup}/Scripts") or f"{setup}/Scripts"
+    g.mkdir_p(scripts)
+    path = guestcheck._path(g, f"{scripts}/SetupComplete.cmd")
+    text = beacon.setupcomplete(g.read_file(path).decode("latin-1") if path else None)
+    if text is not None:
+        action = "edited" if path else "written"
+        path = path or f"{scripts}/SetupComplete.cmd"
+        g.write(path, beacon.crlf(text))
+        changes.append({"path": _windows_path(path), "action": action,
+                        "detail": "runs the identity beacon once Setup is done"})
+    return changes
+
+
 def _write_one(g, root: str, name: str, report: dict) -> dict:
     changes, notes = [], []
     major = report["os"]["major"]
@@ -145,9 +167,13 @@ def _write_one(g, root: str, name: str, report: dict) -> dict:
         else:
             text = g.read_file(inf).decode("latin-1")
         new, old = set_sysprep_name(text, name)
+        new, autologon = beacon.gui_run_once(new)
         g.write(inf, new.encode("latin-1"))
         changes.append({"path": _windows_path(inf), "action": "edited" if text else "written",
-                        "detail": f"[UserData] ComputerName {old or '-'} -> {name}"})
+                        "detail": f"[UserData] ComputerName {old or '-'} -> {name}; [GuiRunOnce] identity beacon"})
+        if not autologon:
+            notes.append("sysprep.inf has no [GuiUnattended] AutoLogon=Yes: the identity beacon runs only when "
+                         "someone logs on, so `golden verify` waits for that")
         written = [inf]
     else:
         written = []
@@ -175,6 +201,7 @@ def _write_one(g, root: str, name: str, report: dict) -> dict:
             written.append(path)
             changes.append({"path": _windows_path(path), "action": "written",
                             "detail": f"specialize ComputerName {name}, OOBE screens skipped"})
+    changes += _install_beacon(g, root, major)
     for path in written:
         back = g.read_file(path)
         if name.encode() not in back:

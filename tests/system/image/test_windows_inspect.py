@@ -20,6 +20,7 @@ from lxml import etree
 
 import winhive
 from builder.image import windows_inspect
+from builder.windows import beacon
 from builder.virt.accel import guestfs_settings
 from tests.conftest import GOLDEN, golden_bin
 from winhive import REG_DWORD, REG_EXPAND_SZ, REG_SZ
@@ -271,18 +272,19 @@ def test_text_summary(reports):
     assert lines[-2:] == ["    - 7-Zip 23.01 23.01", "    - Virtio-win-driver-installer 0.1.240.0"]
 
 
-def _read_back(drives: list[tuple[Path, str]], wanted: list[str]) -> list[bytes]:
-    """One file out of each disk, case-insensitively, through one read-only appliance."""
+def _read_back(drives: list[tuple[Path, str]], wanted: list[tuple[str, ...]]) -> list[dict[str, bytes | None]]:
+    """Some files out of each disk (None where missing), case-insensitively, through one read-only appliance."""
     from builder.windows import guestcheck
     out = []
     with guestcheck.guestfs_drives(drives) as g:
         filesystems = g.list_filesystems()
-        for drive, path in zip(g.list_devices(), wanted):
+        for drive, paths in zip(g.list_devices(), wanted):
             device = next(d for d, kind in sorted(filesystems.items())
                           if d.startswith(drive) and kind == "ntfs")
             g.mount_ro(device, "/")
             try:
-                out.append(g.read_file(guestcheck._path(g, path)))
+                found = {path: guestcheck._path(g, path) for path in paths}
+                out.append({path: g.read_file(real) if real else None for path, real in found.items()})
             finally:
                 g.umount_all()
     return out
@@ -290,6 +292,7 @@ def _read_back(drives: list[tuple[Path, str]], wanted: list[str]) -> list[bytes]
 
 # source disk, the file each clone's name goes into, clones made
 NAMED = [("w2k19-generalized", "/Windows/Panther/unattend.xml", 3), ("w2k3-resealed", "/Sysprep/sysprep.inf", 2)]
+SETUPCOMPLETE = "/Windows/Setup/Scripts/SetupComplete.cmd"
 
 
 def _specialize_names(text: bytes) -> list[str]:
@@ -320,16 +323,26 @@ def test_golden_clone_writes_each_windows_clone_its_own_computer_name(disks, lib
             names = [c["name"] for c in clones]
             assert names == [f"{prefix}-{n}" for n in range(1, count + 1)]
             drives += [(Path(c["disks"][0]), "qcow2") for c in clones] + [(source, "raw")]
-            files += [wanted] * (count + 1)
+            files += [(wanted, beacon.SCRIPT, SETUPCOMPLETE)] * (count + 1)
             expect += [(disk, name) for name in names] + [(disk, None)]
-        texts = _read_back(drives, files)
-        for (disk, name), text in zip(expect, texts):
+        read = _read_back(drives, files)
+        texts = [r[path] for r, (path, *_) in zip(read, files)]
+        for (disk, name), text, got in zip(expect, texts, read):
             if disk == "w2k19-generalized":
                 # The cached answer file: the clone's name, the rest kept; the source still names the template.
                 assert _specialize_names(text) == [name or "W2K19-GOLDEN"]
                 assert b"<TimeZone>UTC</TimeZone>" in text
+                # Setup runs SetupComplete.cmd after OOBE: that starts the identity beacon.
+                assert (got[SETUPCOMPLETE] or b"").count(beacon.CALL.encode()) == (1 if name else 0)
             else:
                 assert f"ComputerName={name or '*'}\r\n".encode() in text
+                assert (f'[GuiRunOnce]\r\nCommand0="{beacon.SCRIPT_WIN}"'.encode() in text) == bool(name)
+                assert got[SETUPCOMPLETE] is None
+            if name:
+                assert b"echo golden-identity hostname=%host%" in got[beacon.SCRIPT]
+                assert got[beacon.SCRIPT].count(b"\r\n") == got[beacon.SCRIPT].count(b"\n")
+            else:
+                assert got[beacon.SCRIPT] is None       # the source image is left as it was
         assert len(set(texts)) == len(texts)
     finally:
         for *_, out, proc in runs:
