@@ -20,53 +20,14 @@ from pathlib import Path
 import pytest
 
 from demo_build import undefine, unique_name
+from leftovers import alive as _alive, children as _children, loop_backings as _loop_backings, \
+    mounts_under as _mounts_under, workdir_of as _workdir_of
 from tests.conftest import GOLDEN, golden_bin
 
 pytestmark = pytest.mark.system
 
 URI = "qemu:///system"
 CATCH_TIMEOUT = 300.0
-
-
-def _children(pid: int, comm: str) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.find("(") + 1:stat.rfind(")")]
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
-        if ppid == pid and name.startswith(comm):
-            out.append(int(entry))
-    return out
-
-
-def _workdir_of(pid: int) -> Path | None:
-    """The loop backend's work folder, from the FUSE mount point on the exporter's command line."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return None
-    for arg in argv:
-        m = re.search(r"mountpoint=([^,]+)/disk\.raw", arg)
-        if m:
-            return Path(m.group(1))
-    return None
-
-
-def _mounts_under(top: Path) -> list[str]:
-    with open("/proc/mounts") as f:
-        points = [line.split()[1].replace("\\040", " ") for line in f]
-    return [p for p in points if p == str(top) or p.startswith(f"{top}/")]
-
-
-def _loop_backings() -> list[str]:
-    out = subprocess.run(["losetup", "-a", "-O", "BACK-FILE", "-n"], capture_output=True, text=True,
-                         check=True).stdout
-    return [line.strip().removesuffix(" (deleted)") for line in out.splitlines() if line.strip()]
 
 
 def _domains(prefix: str) -> set[str]:
@@ -76,14 +37,6 @@ def _domains(prefix: str) -> set[str]:
         return {d.name() for d in conn.listAllDomains(0) if d.name().startswith(prefix)}
     finally:
         conn.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return not stat[stat.rfind(")") + 2:].startswith("Z")
 
 
 def _catch_mid_identity(proc: subprocess.Popen, clones: Path) -> tuple[list[int], list[Path]]:
