@@ -17,6 +17,8 @@ PROFILES ?= profiles
 IMAGES ?= images
 CLONES ?= clones
 N ?= 3
+# The order test modules run in; a new one each run, printed in pytest's header.
+SEED ?= $(shell date +%s)
 CONNECT ?=
 connect_arg = $(if $(CONNECT),--connect $(CONNECT))
 
@@ -28,10 +30,10 @@ setup:
 	@./scripts/bootstrap.sh
 
 test: setup
-	$(PYTEST) -ra
+	$(PYTEST) -ra --shuffle-modules=$(SEED)
 
 test-fast: setup
-	$(PYTEST) -ra -m "not system"
+	$(PYTEST) -ra -m "not system" --shuffle-modules=$(SEED)
 
 # Demo media -> build the demo profile -> three linked clones -> boot and verify each.
 demo: setup

@@ -61,3 +61,28 @@ def snapshot(path: Path) -> dict:
 def pytest_addoption(parser):
     parser.addoption("--regenerate-output", action="store_true", default=False,
                      help="rewrite tests/data/expected/ from what golden generates now (review the diff)")
+    parser.addoption("--shuffle-modules", metavar="SEED", default=None,
+                     help="run the test modules in an order shuffled with SEED (tests within a module keep theirs)")
+
+
+def pytest_report_header(config):
+    seed = config.getoption("--shuffle-modules")
+    if seed is not None:
+        return f"test modules shuffled with seed {seed} (rerun this order: make test SEED={seed})"
+    return None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    # Modules must not depend on which ran before them: shared state lives in session
+    # fixtures (the demo install, the Debian guest), never in what an earlier module left.
+    seed = config.getoption("--shuffle-modules")
+    if seed is None:
+        return
+    import random
+    groups: dict[str, list] = {}
+    for item in items:
+        groups.setdefault(str(item.fspath), []).append(item)
+    order = list(groups)
+    random.Random(str(seed)).shuffle(order)
+    items[:] = [item for module in order for item in groups[module]]
