@@ -11,11 +11,15 @@ import re
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
-def _unquote(raw: str) -> str:
+def unquote(raw: str) -> str:
+    """A raw right-hand side as the shell would read it, for the quoting KEY=value files use."""
     raw = raw.strip()
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
-        inner = raw[1:-1]
-        return re.sub(r'\\(["\\$`])', r"\1", inner) if raw[0] == '"' else inner
+    # A quoted value, optionally followed by a comment: KEY="a b"  # why
+    quoted = re.fullmatch(r'"((?:[^"\\]|\\.)*)"(?:\s+#.*)?|\'([^\']*)\'(?:\s+#.*)?', raw)
+    if quoted:
+        if quoted.group(1) is not None:
+            return re.sub(r'\\(["\\$`])', r"\1", quoted.group(1))
+        return quoted.group(2)
     # An unquoted value ends at an unescaped space (a trailing comment follows).
     return raw.split(" #", 1)[0].strip()
 
@@ -27,7 +31,7 @@ def parse(text: str) -> dict[str, str]:
             continue
         m = _LINE.match(line)
         if m:
-            out[m.group(1)] = _unquote(m.group(2))
+            out[m.group(1)] = unquote(m.group(2))
     return out
 
 

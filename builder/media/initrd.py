@@ -24,6 +24,8 @@ from builder.errors import InputError
 from builder.fsutil import REPRODUCIBLE_EPOCH, atomic_path
 
 NEWC_MAGIC = b"070701"
+# 070702 is newc with a checksum field; the layout is the same, so both are read.
+NEWC_MAGICS = (NEWC_MAGIC, b"070702")
 TRAILER = "TRAILER!!!"
 _HEADER_LEN = 110
 
@@ -119,11 +121,11 @@ def gzip_bytes(data: bytes, level: int = 9) -> bytes:
     return gzip.compress(data, compresslevel=level, mtime=0)
 
 
-def _parse_segment(data: bytes, pos: int) -> tuple[list[Entry], int]:
+def parse_segment(data: bytes, pos: int) -> tuple[list[Entry], int]:
     """Members of the newc archive starting at `pos`, and the offset just past its trailer."""
     entries: list[Entry] = []
     while True:
-        if data[pos:pos + 6] != NEWC_MAGIC:
+        if data[pos:pos + 6] not in NEWC_MAGICS:
             raise InputError(f"not a newc cpio archive at offset {pos}")
         head = data[pos + 6:pos + _HEADER_LEN]
         if len(head) != _HEADER_LEN - 6:
@@ -131,7 +133,7 @@ def _parse_segment(data: bytes, pos: int) -> tuple[list[Entry], int]:
         f = [int(head[i * 8:(i + 1) * 8], 16) for i in range(13)]
         mode, size, rdev, namesize = f[1], f[6], (f[9], f[10]), f[11]
         name_start = pos + _HEADER_LEN
-        name = data[name_start:name_start + namesize - 1].decode()
+        name = data[name_start:name_start + namesize - 1].decode("utf-8", "replace")
         body = name_start + namesize + _pad4(_HEADER_LEN + namesize)
         pos = body + size + _pad4(size)
         if name == TRAILER:
@@ -147,7 +149,7 @@ def parse_newc(data: bytes) -> list[Entry]:
         if data[pos] == 0:  # padding between archives
             pos += 1
             continue
-        found, pos = _parse_segment(data, pos)
+        found, pos = parse_segment(data, pos)
         entries.extend(found)
     return entries
 
@@ -168,8 +170,8 @@ def read_initrd(initrd: Path | bytes) -> dict[str, Entry]:
             if not d.eof:
                 raise InputError("truncated gzip segment in initrd")
             pos = len(raw) - len(d.unused_data)
-        elif raw[pos:pos + 6] == NEWC_MAGIC:
-            found, pos = _parse_segment(raw, pos)
+        elif raw[pos:pos + 6] in NEWC_MAGICS:
+            found, pos = parse_segment(raw, pos)
         else:
             raise InputError(f"unknown initrd segment at offset {pos} (only gzip and newc are read)")
         for e in found:

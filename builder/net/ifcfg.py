@@ -8,9 +8,10 @@ plain ones and leaves the quoting of values it does not touch alone.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from builder.image import shellvars
 
 SCRIPTS_DIR = Path("etc/sysconfig/network-scripts")
 
@@ -50,11 +51,7 @@ class Ifcfg:
         """The value as the shell would see it (quotes removed)."""
         for k, v in reversed(self.lines):
             if k == key:
-                try:
-                    words = shlex.split(v, comments=True)
-                except ValueError:
-                    return v
-                return " ".join(words)
+                return shellvars.unquote(v)
         return None
 
     def keys(self) -> list[str]:

@@ -17,31 +17,10 @@ import shutil
 import subprocess
 import zlib
 
+from builder.errors import InputError
+from builder.media import initrd
+
 REQUIRED = ("virtio_pci", "virtio_blk")
-_NEWC = (b"070701", b"070702")
-_HEADER = 110
-
-
-def _pad4(n: int) -> int:
-    return (4 - n % 4) % 4
-
-
-def _cpio_names(data: bytes, pos: int) -> tuple[list[str], int]:
-    """Member names of the newc archive at `pos`, and where it ends."""
-    names = []
-    while data[pos:pos + 6] in _NEWC:
-        head = data[pos + 6:pos + _HEADER]
-        if len(head) < _HEADER - 6:
-            break
-        size = int(head[48:56], 16)
-        namesize = int(head[88:96], 16)
-        name = data[pos + _HEADER:pos + _HEADER + namesize - 1].decode("utf-8", "replace")
-        pos += _HEADER + namesize + _pad4(_HEADER + namesize)
-        pos += size + _pad4(size)
-        if name == "TRAILER!!!":
-            break
-        names.append(name)
-    return names, pos
 
 
 def _tool(argv: list[str], data: bytes) -> bytes:
@@ -85,9 +64,12 @@ def member_names(data: bytes) -> list[str]:
         if data[pos] == 0:
             pos += 1
             continue
-        if data[pos:pos + 6] in _NEWC:
-            found, pos = _cpio_names(data, pos)
-            names += found
+        if data[pos:pos + 6] in initrd.NEWC_MAGICS:
+            try:
+                found, pos = initrd.parse_segment(data, pos)
+            except InputError as exc:
+                raise ValueError(exc.message) from None
+            names += [e.path for e in found]
             continue
         names += member_names(_decompress(data[pos:]))
         break

@@ -175,3 +175,12 @@ def test_lvm_config_and_linear_mapping():
     assert _map_linear(lv, [seg, seg3], pvs, 10).offset is None
     assert "not linear" in _map_linear(lv, [dict(seg, stripe_count=2)], pvs, 10).reason
     assert "not on this disk" in _map_linear(lv, [dict(seg, stripes=["pv1", 0])], pvs, 10).reason
+
+
+@pytest.mark.parametrize("raw, value", [('"a b"', "a b"), ('"a b"  # why', "a b"), ("'x y' # z", "x y"),
+                                        ("plain # c", "plain"), ('"say \\"hi\\""', 'say "hi"'), ('""', "")])
+def test_values_read_as_the_shell_reads_them(raw, value):
+    # One reader for ifcfg files, /etc/sysconfig and os-release (builder/net/ifcfg.py uses it too).
+    assert shellvars.unquote(raw) == value
+    from builder.net.ifcfg import Ifcfg
+    assert Ifcfg.parse(f"KEY={raw}\n").get("KEY") == value
