@@ -53,6 +53,7 @@ bench: setup
 	$(VENV)/bin/python bench/install.py
 	$(VENV)/bin/python bench/seal.py
 	$(VENV)/bin/python bench/clone.py
+	$(VENV)/bin/python bench/publish.py
 
 # Always ask golden: it knows the profile's whole input set (bases, secrets,
 # media, templates, tools) and leaves the image untouched when nothing changed,
