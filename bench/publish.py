@@ -32,7 +32,7 @@ from pathlib import Path
 from demoimage import copy, golden, guestfs_env, timed, workdir
 
 from builder.pipeline import publish as pub
-from builder.pipeline.build import _COMPACTION    # the operations a compressed build adds to its seal
+from builder.pipeline.build import COMPACTION     # the operations a compressed build adds to its seal
 from tests.system.debian_guest import build as debian_guest
 
 COMPRESSIONS = ("zstd", "zlib", "none")
@@ -76,9 +76,9 @@ def main() -> None:
         defaults = default_seal_ops()
         # Compaction as a step of its own, then what it adds to a build's one seal launch.
         compacted = overlay(base, work / "compacted.qcow2")
-        standalone = seal_seconds(compacted, list(_COMPACTION), env)
+        standalone = seal_seconds(compacted, list(COMPACTION), env)
         plain_seal = seal_seconds(overlay(base, work / "seal-default.qcow2"), None, env)
-        full_seal = seal_seconds(overlay(base, work / "seal-compact.qcow2"), defaults + list(_COMPACTION), env)
+        full_seal = seal_seconds(overlay(base, work / "seal-compact.qcow2"), defaults + list(COMPACTION), env)
         in_build = max(0.0, full_seal - plain_seal)
         rows = {}
         for c in COMPRESSIONS:

@@ -317,7 +317,7 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
         cache.remember(name, getattr(keys, name), [work, out], result=results[name])
 
 
-_COMPACTION = ("swap-reset", "free-space")
+COMPACTION = ("swap-reset", "free-space")
 
 
 def _seal_only(loaded) -> list[str] | None:
@@ -326,7 +326,7 @@ def _seal_only(loaded) -> list[str] | None:
     p = loaded.profile
     if p.output.compress == "none" or p.seal.only is not None:
         return p.seal.only
-    return [name for name, op in OPERATIONS.items() if op.default] + list(_COMPACTION)
+    return [name for name, op in OPERATIONS.items() if op.default] + list(COMPACTION)
 
 
 def _seal_skip(loaded) -> list[str]:
