@@ -1,8 +1,9 @@
-"""Network install commands: `golden pxe tree|serve|network` and `golden bridge plan|apply`."""
+"""Network commands: `golden pxe tree|serve|network`, `golden bridge plan|apply` and `golden net default`."""
 
 from __future__ import annotations
 
 import shlex
+import shutil
 from pathlib import Path
 from typing import Optional
 
@@ -113,8 +114,6 @@ def pxe_network_cmd(
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the XML here (default: stdout)."),
 ):
     """Print (or write) an isolated libvirt network that serves the PXE tree by DHCP and TFTP."""
-    import shutil
-
     from builder.fsutil import atomic_write
     from builder.net import netxml
     from builder.profile import effective, load
@@ -240,8 +239,6 @@ def bridge_apply_cmd(
     net_name: Optional[str] = typer.Option(None, "--net-name", help="libvirt network name (default: NAME)."),
 ):
     """Make the bridge: write the files (under --root) and, on the live system, build it now. Needs root."""
-    import shutil
-
     from builder.net import bridge as br
 
     if live is None:
@@ -266,3 +263,73 @@ def bridge_apply_cmd(
     for note in report.notes:
         console.print(f"note: {note}")
     console.print(f"bridge {plan.name} over {plan.nic}: applied ({style}{', live' if live else ''})")
+
+
+# `golden net default`: libvirt's NAT network and IP forwarding (seed 10.1).
+net_app = typer.Typer(help="libvirt virtual networks (seed 10.1).", no_args_is_help=True)
+app.add_typer(net_app, name="net")
+
+
+@net_app.command("default")
+def net_default_cmd(
+    root: Optional[Path] = typer.Option(None, "--root", help="Write the files into this tree instead of the host: "
+                                        "ROOT/etc/libvirt/qemu/networks/default.xml, its autostart link, "
+                                        "ROOT/etc/sysctl.conf."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    apply: bool = typer.Option(False, "--apply", help="Change this host: define, autostart and start the "
+                               "network through libvirt and turn IP forwarding on. Needs root."),
+    source: Path = typer.Option(Path("/usr/share/libvirt/networks/default.xml"), "--from",
+                                help="The network XML to define (default: the one libvirt ships)."),
+    connect: str = typer.Option("qemu:///system", "--connect", "-c", help="libvirt URI for --apply."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+):
+    """Define, autostart and start libvirt's NAT `default` network; net.ipv4.ip_forward = 1 in sysctl.conf."""
+    from builder.net import natdefault as nat
+
+    if root is not None and apply:
+        raise InputError("--root and --apply: pick one (--root stages files, --apply changes this host)")
+    if root is None and not dry_run and not apply:
+        raise InputError("golden net default changes this host's routing (a NAT bridge and iptables rules)",
+                         "look first with --dry-run, stage the files with --root DIR, or pass --apply")
+    if root is not None and (root.exists() and not root.is_dir()):
+        raise InputError(f"--root {root}: not a folder")
+    plan = nat.make_plan(root if root is not None else Path("/"), source=source)
+    from builder.net.netxml import validate
+    if shutil.which("virt-xml-validate"):
+        validate(plan.xml, "network")
+    report = None
+    if not dry_run:
+        report = nat.write_tree(plan) if root is not None else nat.apply_live(plan, connect)
+    if as_json:
+        data = plan.to_json()
+        data["dry_run"] = dry_run
+        if report is not None:
+            data["written"] = [str(p) for p in report.written]
+            data["linked"] = [str(p) for p in report.linked]
+            data["ran"] = report.ran
+        print_json(data)
+        return
+    console.print(f"libvirt network [bold]default[/bold] from {plan.xml_source}")
+    for change in plan.files:
+        state = "new file" if change.old is None else ("changes" if change.changed else "unchanged")
+        console.print(f"--- {change.path} ({state})")
+        if change.changed:
+            typer.echo(change.diff() if change.old is not None else change.new, nl=False)
+    if plan.autostart_link:
+        console.print(f"--- {plan.autostart_link} -> {nat.AUTOSTART_TARGET} (autostart link)")
+    for note in plan.notes:
+        console.print(f"note: {note}")
+    if dry_run:
+        console.print("on the host this is:")
+        for cmd in plan.commands:
+            console.print(f"  # {shlex.join(cmd)}")
+        console.print("dry run: nothing changed")
+        return
+    for path in report.written:
+        console.print(f"wrote {path}")
+    for path in report.linked:
+        console.print(f"linked {path}")
+    for step in report.ran:
+        console.print(f"ran: {step}")
+    if root is not None:
+        console.print(f"staged under {root}: nothing on this host changed")
