@@ -26,7 +26,7 @@ from typing import Callable
 
 from builder.errors import HostError, InputError
 from builder.fsutil import atomic_write
-from builder.net import hostnet, ipconf
+from builder.net import hostnet, ipconf, sysctlconf
 from builder.net.ifcfg import IP_KEYS, Ifcfg, lint, path_for
 
 IFNAMSIZ = 16                         # the kernel's limit includes the trailing NUL
@@ -172,22 +172,8 @@ def port_ifcfg(nic: str, bridge: str, old: Ifcfg | None, hwaddr: str | None) -> 
 
 def sysctl_text(old: str | None) -> str:
     """/etc/sysctl.conf with the three bridge-nf settings at 0, each key once."""
-    lines = (old or "").splitlines()
-    pending = dict.fromkeys(BRIDGE_NF, "0")
-    out = []
-    for line in lines:
-        key = line.split("=", 1)[0].strip() if "=" in line and not line.lstrip().startswith(("#", ";")) else None
-        if key in BRIDGE_NF:
-            if key in pending:
-                out.append(f"{key} = {pending.pop(key)}")
-            continue
-        out.append(line)
-    if pending:
-        if out and out[-1].strip():
-            out.append("")
-        out.append("# Let bridged guest traffic past iptables (seed 7.3, 10.2); written by golden.")
-        out += [f"{k} = {v}" for k, v in pending.items()]
-    return "\n".join(out) + "\n"
+    return sysctlconf.set_values(old, dict.fromkeys(BRIDGE_NF, "0"),
+                                 "Let bridged guest traffic past iptables (seed 7.3, 10.2); written by golden.")
 
 
 def nmcli_commands(name: str, nic: str, ip: ipconf.IpConfig | None = None) -> list[list[str]]:

@@ -22,6 +22,7 @@ from lxml import etree
 
 from builder.errors import HostError, InputError
 from builder.fsutil import atomic_write
+from builder.net import sysctlconf
 from builder.net.bridge import FileChange
 
 NAME = "default"
@@ -62,36 +63,17 @@ def network_xml(source: Path | None = SHIPPED_XML) -> tuple[bytes, str]:
     return builtin_xml(), "golden's copy of libvirt's default network (no shipped default.xml here)"
 
 
-def _sysctl_key(line: str) -> str | None:
-    stripped = line.strip()
-    if not stripped or stripped.startswith(("#", ";")) or "=" not in stripped:
-        return None
-    return stripped.split("=", 1)[0].strip().lstrip("-").replace("/", ".")
-
-
 def sysctl_text(old: str | None) -> str:
-    """sysctl.conf with forwarding on: every assignment of the key says 1, other lines kept as they are."""
-    out, seen = [], False
-    for line in (old or "").splitlines():
-        if _sysctl_key(line) == FORWARD_KEY:
-            # Each assignment is rewritten, not only the first: sysctl -p applies them in order.
-            out.append(f"{FORWARD_KEY} = 1")
-            seen = True
-        else:
-            out.append(line)
-    if not seen:
-        if out and out[-1].strip():
-            out.append("")
-        out.append("# libvirt's NAT network needs IP forwarding (RHEL 5 Virtualization Guide 10.1); written by golden.")
-        out.append(f"{FORWARD_KEY} = 1")
-    return "\n".join(out) + "\n"
+    """sysctl.conf with forwarding on, other lines kept as they are."""
+    return sysctlconf.set_values(old, {FORWARD_KEY: "1"}, "libvirt's NAT network needs IP forwarding "
+                                 "(RHEL 5 Virtualization Guide 10.1); written by golden.")
 
 
 def forwarding_on(text: str | None) -> bool:
     """Whether the last assignment of ip_forward in `text` sets it to 1."""
     value = None
     for line in (text or "").splitlines():
-        if _sysctl_key(line) == FORWARD_KEY:
+        if sysctlconf.key_of(line) == FORWARD_KEY:
             value = line.split("=", 1)[1].strip()
     return value == "1"
 
