@@ -117,11 +117,9 @@ def compare(expected: dict, reported: dict) -> list[str]:
     """What is wrong with one clone's identity line, given what golden set in its domain."""
     problems: list[str] = []
     windows = reported.get("via") == "windows"
-    host = reported.get("hostname")
+    host, want = reported.get("hostname") or "", expected.get("hostname")
     # Windows keeps the case of the name but NetBIOS compares it without case.
-    if windows and host and expected.get("hostname"):
-        host = expected["hostname"] if host.lower() == expected["hostname"].lower() else host
-    if expected.get("hostname") and host != expected["hostname"]:
+    if want and (host.lower() != want.lower() if windows else host != want):
         problems.append(f"hostname {reported.get('hostname')!r}, expected {expected['hostname']!r}")
     if expected["macs"] and reported.get("mac", "").lower() != expected["macs"][0]:
         problems.append(f"mac {reported.get('mac')!r}, expected {expected['macs'][0]!r}")
