@@ -55,7 +55,7 @@ def _register() -> None:
     # Importing the command modules attaches their commands to `app`.
     from builder.cli import profiles  # noqa: F401
     for module in ("host", "install", "media", "network", "image", "windows", "pipeline", "report", "diagnose",
-                   "ship", "storage"):
+                   "ship", "storage", "migrate"):
         try:
             __import__(f"builder.cli.{module}")
         except ModuleNotFoundError as exc:

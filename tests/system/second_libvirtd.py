@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 # Host config files the daemons read from /etc/libvirt; everything else (domains,
@@ -62,6 +63,9 @@ class SecondLibvirtd:
         self.hide = [Path(p) for p in (hide if hide is not None else default_hidden())]
         self.port = port or _free_port()
         self.proc: subprocess.Popen | None = None
+        # Its own host UUID: otherwise both daemons report this machine's SMBIOS one, and libvirt
+        # refuses a migration between them as one "to the same host".
+        self.host_uuid = str(uuid.uuid4())
 
     # --- paths on this side ------------------------------------------------
 
@@ -94,7 +98,8 @@ class SecondLibvirtd:
         (self.config_dir / "libvirtd.conf").write_text(
             'listen_tls = 0\nlisten_tcp = 1\nlisten_addr = "127.0.0.1"\n'
             f'tcp_port = "{self.port}"\nauth_tcp = "none"\n'
-            'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n')
+            'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"\n'
+            f'host_uuid = "{self.host_uuid}"\n')
         for sub in ("images", "boot", "qemu"):
             (self.storage_root / sub).mkdir(parents=True, exist_ok=True)
         self.storage_root.chmod(0o755)
