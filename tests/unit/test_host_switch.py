@@ -53,6 +53,9 @@ def _tree(tmp_path, grub: bytes = XEN_FIRST, release: str = "Red Hat Enterprise 
     return root
 
 
+XEN_ONLY = XEN_FIRST.split(b"title Red Hat Enterprise Linux Server (2.6.18-398.el5)\n")[0]
+
+
 def _without_default(data: bytes) -> list[bytes]:
     return [line for line in data.splitlines(True) if not line.startswith(b"default=")]
 
@@ -139,13 +142,13 @@ def test_missing_default_line_is_added_before_the_stanzas(golden, tmp_path):
 
 
 @pytest.mark.parametrize("args, grub, release, message", [
-    (("--to", "kvm", "--arch", "ia64"), XEN_FIRST, None, "KVM needs an Intel 64 or AMD64 (x86_64) host; this one is ia64"),
+    (("--to", "kvm", "--arch", "ia64"), XEN_FIRST, None,
+     "KVM needs an Intel 64 or AMD64 (x86_64) host; this one is ia64"),
     (("--to", "kvm", "--arch", "x86_64"), XEN_FIRST, "Red Hat Enterprise Linux Server release 5.3 (Tikanga)",
      "KVM needs RHEL 5.4 or newer; the host runs 5.3"),
     (("--to", "kvm"), XEN_FIRST, None, "cannot tell the host's architecture"),
     (("--to", "xen"), PLAIN_ONLY, None, "has no Xen stanza"),
-    (("--to", "kvm", "--arch", "x86_64"), XEN_FIRST.split(b"title Red Hat Enterprise Linux Server (2.6.18-398.el5)\n")[0],
-     None, "has no stanza for a plain (non-xen) kernel"),
+    (("--to", "kvm", "--arch", "x86_64"), XEN_ONLY, None, "has no stanza for a plain (non-xen) kernel"),
     (("--to", "xen"), XEN_FIRST.replace(b"\tmodule /initrd-2.6.18-398.el5xen.img\n", b""), None,
      "lacks its `module /initrd-…xen.img` line"),
     (("--to", "xen"), XEN_FIRST.replace(b"default=0", b"default=saved"), None, "default=saved"),
@@ -164,7 +167,7 @@ def test_refusal_names_the_package_to_install(golden, tmp_path):
     run = golden("host", "switch", "--to", "xen", "--root", _tree(tmp_path, PLAIN_ONLY))
     assert run.code == 2 and "yum install kernel-xen xen" in run.err
     run = golden("host", "switch", "--to", "kvm", "--arch", "x86_64", "--root",
-                 _tree(tmp_path / "b", XEN_FIRST.split(b"title Red Hat Enterprise Linux Server (2.6.18-398.el5)\n")[0]))
+                 _tree(tmp_path / "b", XEN_ONLY))
     assert run.code == 2 and "yum install kernel kvm kmod-kvm" in run.err
 
 
