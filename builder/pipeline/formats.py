@@ -11,7 +11,6 @@ import hashlib
 import io
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
 from builder import catalog
@@ -88,8 +87,8 @@ def publish_formats(profile, sources: list[Path], directory: Path, publication, 
         final = target(directory, profile.name, fmt)
         tmp = publication.stage(final)
         if fmt == "ova":
-            with tempfile.TemporaryDirectory(dir=directory, prefix=f".{profile.name}.ova.") as scratch:
-                write_ova(profile, sources, tmp, Path(scratch))
+            with pub.scratch_dir(directory, f".{profile.name}.ova.") as scratch:
+                write_ova(profile, sources, tmp, scratch)
         else:
             pub.convert(sources[0], tmp, QEMU[fmt], compress)
         os.chmod(tmp, 0o644)

@@ -2,8 +2,10 @@
 
 The image goes last-but-one and the manifest last, so a reader that finds a
 manifest always finds the image it describes; a build killed before the renames
-leaves the previous image and manifest as they were (the temp files are swept
-by the next build of the same name, under its lock).
+leaves the previous image and manifest as they were. Each temp file, scratch
+folder and qemu-img is recorded with golden's owner records (builder/owners.py)
+before it exists, so the next golden command, whatever it is, removes what a
+killed publish left; the next build of the same name also sweeps its temp names.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
-import tempfile
+import uuid
 from pathlib import Path
 
 from lxml import etree
 
+from builder import owners
 from builder.errors import HostError
 from builder.fsutil import sha256_file
 
@@ -31,10 +35,26 @@ def sweep_temps(directory: Path, name: str) -> list[Path]:
     return gone
 
 
-def temp_beside(target: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    return Path(tmp)
+def temp_beside(target: Path) -> tuple[Path, "owners.Record"]:
+    """A new temp file beside `target`, recorded first: a killed publish leaves no half-written image."""
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    rec = owners.register("file", tmp)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return tmp, rec
+
+
+@contextlib.contextmanager
+def scratch_dir(directory: Path, prefix: str):
+    """A recorded scratch folder in `directory` (on the output's file system), removed on the way out."""
+    path = directory / f"{prefix}{uuid.uuid4().hex[:12]}"
+    rec = owners.register("file", path)
+    path.mkdir(mode=0o700)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            owners.release(rec)
 
 
 def convert_argv(source: Path, out: Path, fmt: str, compress: str = "none") -> list[str]:
@@ -51,9 +71,17 @@ def convert_argv(source: Path, out: Path, fmt: str, compress: str = "none") -> l
 def convert(source: Path, out: Path, fmt: str, compress: str = "none") -> None:
     """Flatten the sealed overlay into a standalone image (uncompressed unless the profile asks)."""
     argv = convert_argv(source, out, fmt, compress)
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    # Recorded by its output path: a qemu-img still writing after golden was killed is stopped by the next run.
+    rec = owners.register("process", str(out), exe="qemu-img")
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        rec.update(pid=proc.pid, start=owners.proc_start(proc.pid))
+        _, err = proc.communicate()
+    finally:
+        owners.release(rec)
     if proc.returncode != 0:
-        raise HostError(f"qemu-img convert failed: {proc.stderr.strip()}", where=str(source))
+        raise HostError(f"qemu-img convert failed: {err.strip()}", where=str(source))
 
 
 def virtual_and_allocated(path: Path) -> tuple[int | None, int]:
@@ -109,10 +137,12 @@ class Publication:
 
     def __init__(self):
         self.staged: list[tuple[Path, Path]] = []
+        self._records: list = []
 
     def stage(self, target: Path) -> Path:
-        tmp = temp_beside(target)
+        tmp, rec = temp_beside(target)
         self.staged.append((tmp, target))
+        self._records.append(rec)
         return tmp
 
     def write(self, target: Path, data: str, mode: int = 0o644) -> None:
@@ -126,13 +156,18 @@ class Publication:
                 os.fsync(f.fileno())
         for tmp, target in self.staged:
             os.replace(tmp, target)
-        self.staged = []
+        self._forget()
 
     def abort(self) -> None:
         for tmp, _ in self.staged:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        self.staged = []
+        self._forget()
+
+    def _forget(self) -> None:
+        for rec in self._records:
+            owners.release(rec)
+        self.staged, self._records = [], []
 
 
 def compaction(sources: list[Path], published: Path, compress: str) -> dict:

@@ -237,3 +237,39 @@ def test_killed_build_leaves_no_domain_and_the_previous_image(subject, sig):
     assert not build_domains(subject.name)
     assert subject.published() == before
     assert not list(subject.images.glob(f".{subject.name}.*.tmp"))
+
+
+def test_sigkill_mid_publish_leaves_the_previous_image_and_nothing_running(subject):
+    """Killed while qemu-img writes the published files: the orphaned qemu-img and the temp files and
+    scratch folders in the output folder are removed by the next golden command, whatever it is."""
+    from leftovers import alive, mentioning
+
+    before = subject.published()
+    data = yaml.safe_load(subject.good)
+    data["output"].update(compress="zstd", formats=["vmdk", "vhdx", "ova"])
+    subject.profile.write_text(yaml.safe_dump(data, sort_keys=False))
+    temps = f"{subject.images}/.{subject.name}"
+    proc = subprocess.Popen([str(GOLDEN), "build", str(subject.profile)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 900
+        while not (writers := [p for p in mentioning(temps) if p != proc.pid]):
+            assert proc.poll() is None, f"the build ended ({proc.returncode}) before it published"
+            assert time.monotonic() < deadline, "the publish never started"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+        assert subject.published() == before
+        # The next command (not a build of this profile) stops the orphaned writer and removes its files.
+        after = golden_bin("validate", subject.profile)
+        assert after.code == 0, after.err
+        assert [p for p in writers if alive(p)] == [] and mentioning(temps) == []
+        # The build lock stays: it is the folder's, not the run's.
+        assert sorted(p.name for p in subject.images.glob(f".{subject.name}.*") if p.suffix != ".lock") == []
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        subject.profile.write_text(subject.good)
+    run = golden_bin("build", subject.profile)
+    assert run.code == 0, run.err
+    assert "up to date" in run.out and subject.published() == before
