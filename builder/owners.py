@@ -73,6 +73,17 @@ def proc_cmdline(pid: int) -> list[str]:
         return []
 
 
+def die_with_parent() -> None:
+    """subprocess preexec_fn: the kernel SIGKILLs the child when golden dies, so a killed run's
+    virt-install cannot go on to define and start a domain after the reaper has looked."""
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def boot_id() -> str:
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()

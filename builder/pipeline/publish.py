@@ -75,7 +75,7 @@ def convert(source: Path, out: Path, fmt: str, compress: str = "none") -> None:
     rec = owners.register("process", str(out), exe="qemu-img")
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, preexec_fn=owners.die_with_parent)
         rec.update(pid=proc.pid, start=owners.proc_start(proc.pid))
         _, err = proc.communicate()
     finally:

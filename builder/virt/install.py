@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from builder import catalog
+from builder import catalog, owners
 from builder.errors import HostError, InputError, InstallError
 from builder.fsutil import atomic_write
 from builder.layout import BuildLayout
@@ -280,6 +280,8 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         dom = None
         started = time.monotonic()
+        # Recorded before virt-install defines it: any golden command after a SIGKILL removes it.
+        dom_rec = owners.register("domain", name, uri=uri)
         try:
             if store:                   # uploads media, creates the disks: the argv names volumes
                 argv = store.stage(plan, loaded, media) + argv[len(plan.virt_install):]
@@ -287,6 +289,7 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
             dom = connection.lookup_domain(conn, name)
             if dom is None:
                 raise HostError("virt-install returned but the domain is not defined")
+            dom_rec.update(uuid=dom.UUIDString())
             watchdog = Watchdog(dom, layout.serial_log, timeout=p.install.timeout,
                                 inactivity=p.install.inactivity,
                                 disk_targets=effective.disk_targets(p, entry),
@@ -310,6 +313,7 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
             dom = dom or connection.lookup_domain(conn, name)
             if dom is not None:
                 _remove_domain(dom)
+            owners.release(dom_rec)
             if not keep_failed:
                 _remove_disks(layout)
             _drop_new_pools(conn, pools_before, _pool_dirs(layout, media))
@@ -320,6 +324,7 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
             signal.signal(signal.SIGTERM, previous)
         result = _finish(conn, dom, outcome, loaded, plan, layout, uri, virt_type, mac, keep_failed,
                          keep_domain, name)
+        owners.release(dom_rec)         # removed, or kept as the user's (--keep-domain)
         _drop_new_pools(conn, pools_before, _pool_dirs(layout, media))
         if store:
             # The disks were downloaded: the remote volumes stay only for a kept domain.
@@ -359,7 +364,7 @@ def _run_virt_install(argv: list[str], layout: BuildLayout) -> None:
     binary = shutil.which(argv[0])
     if binary is None:
         raise HostError("virt-install is not installed", hint="run ./scripts/bootstrap.sh")
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, preexec_fn=owners.die_with_parent)
     log = layout.build_dir / "virt-install.log"
     atomic_write(log, f"$ {' '.join(argv)}\n{proc.stdout}\n{proc.stderr}")
     if proc.returncode != 0:

@@ -224,6 +224,11 @@ def test_killed_build_leaves_no_domain_and_the_previous_image(subject, sig):
     code = proc.wait(timeout=120)
     assert code != 0
     assert subject.published() == before
+    # Any next golden command, not only a build, removes the dead run's domain (and no orphaned
+    # virt-install defines one after it looked).
+    after = golden_bin("validate", subject.profile)
+    assert after.code == 0, after.err
+    assert not build_domains(subject.name), "the dead build's domain outlived the next golden command"
     # A rebuild of the same (changed) profile is not refused because of what the dead run left,
     # and reaps it before it starts (--until media: no second install needed to show that).
     again = golden_bin("build", subject.profile, "--until", "media")
@@ -237,6 +242,34 @@ def test_killed_build_leaves_no_domain_and_the_previous_image(subject, sig):
     assert not build_domains(subject.name)
     assert subject.published() == before
     assert not list(subject.images.glob(f".{subject.name}.*.tmp"))
+
+
+def test_sigkill_inside_virt_install_leaves_no_domain_even_later(subject):
+    """Killed while virt-install defines the domain: virt-install dies with golden (no late define),
+    and the next golden command removes whatever libvirtd had already defined."""
+    from leftovers import alive, children
+
+    subject.write(HUNG_POST, inactivity="5m", timeout="10m")
+    proc = subprocess.Popen([str(GOLDEN), "build", str(subject.profile)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (installers := children(proc.pid, "virt-install")):
+            assert proc.poll() is None, f"the build ended ({proc.returncode}) before virt-install ran"
+            assert time.monotonic() < deadline, "virt-install never started"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(60)
+        time.sleep(1)
+        assert [p for p in installers if alive(p)] == []
+        after = golden_bin("validate", subject.profile)
+        assert after.code == 0, after.err
+        time.sleep(5)                   # long enough for an orphaned virt-install to have defined it
+        assert not build_domains(subject.name)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        subject.profile.write_text(subject.good)
 
 
 def test_sigkill_mid_publish_leaves_the_previous_image_and_nothing_running(subject):
