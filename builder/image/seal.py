@@ -464,7 +464,12 @@ def _free_space(ctx: Context) -> None:
     if g is None:
         return
     h = ctx.h
-    targets = [(m, t) for m, t in h._targets if m.fstype in _ZEROABLE]
+    # Once per file system: btrfs subvolumes of one device share its free space.
+    targets, seen = [], set()
+    for m, t in h._targets:
+        if m.fstype in _ZEROABLE and m.device not in seen:
+            seen.add(m.device)
+            targets.append((m, t))
     for m, target in targets:
         ctx.rec.note(m.mountpoint, "free space", "zerofree" if m.fstype.startswith("ext") else "zero-filled")
     if ctx.rec.dry_run:
