@@ -96,7 +96,9 @@ def _print_inspect(report: dict, image: Path, backend: str) -> None:
                 for p in report["partitions"]]),
         _table("file systems", ["device", "type", "label", "uuid", "size", "mounted at"],
                [[f["device"], f["fstype"], f["label"], f["uuid"], _size(f["size"]),
-                 next((m["mountpoint"] for m in report["mountpoints"] if m["device"] == f["device"]), "")]
+                 # Every btrfs subvolume mounted from the device, each with its subvol= option.
+                 ", ".join(m["mountpoint"] + (f" ({m['subvol']})" if m.get("subvol") else "")
+                           for m in report["mountpoints"] if m["device"] == f["device"])]
                 for f in report["filesystems"]]),
         _table("LVM volume groups", ["vg", "uuid", "size", "pvs"],
                [[v["name"], v["uuid"], _size(v["size"]), ", ".join(v["pvs"])] for v in report["lvm"]["vgs"]]),

@@ -20,7 +20,7 @@ from builder.image.diskfile import DiskFile, describe
 from builder.image.guest import Guest, no_os_error
 from builder.image.guestfs_backend import open_session
 from builder.image.host import sigterm_as_interrupt
-from builder.image.loop import LoopUnsupported, open_loop
+from builder.image.loop import LoopLayoutUnsupported, LoopUnsupported, open_loop
 
 log = logging.getLogger("golden.image")
 
@@ -78,8 +78,10 @@ def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", re
                 guest = stack.enter_context(open_loop(d, readonly))
             except LoopUnsupported as e:
                 if backend == "loop":
-                    raise HostError(f"the loop backend cannot open this image: {e}", where=str(d.path),
-                                    hint="use the guestfs backend") from None
+                    # The image's layout is the user's to route (exit 2); a host without a tool is not.
+                    cls = InputError if isinstance(e, LoopLayoutUnsupported) else HostError
+                    raise cls(f"the loop backend cannot open this image: {e}", where=str(d.path),
+                              hint="use `--backend guestfs` (or `--backend auto`)") from None
                 log.info("%s: using guestfs: %s", d.path, e)
                 rest.append(i)
                 continue

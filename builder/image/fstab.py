@@ -13,6 +13,7 @@ _VIRTUAL = {"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "usbfs", "binfmt_mis
             "none", "rpc_pipefs", "fuse", "autofs"}
 _DISK_NAME = re.compile(r"^/dev/(?:[shv]d|xvd)([a-z]+)(\d+)?$")
 _CCISS = re.compile(r"^/dev/(?:cciss|ida)/c0d(\d+)(?:p(\d+))?$")
+_MD = re.compile(r"^/dev/md(?:\d+|/[^/]+)$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,24 @@ def parse_fstab(text: str) -> list[FstabEntry]:
         entries.append(FstabEntry(_unescape(fields[0]), _unescape(fields[1]), fields[2],
                                   fields[3], dump, passno))
     return entries
+
+
+def subvolume(options: str) -> str:
+    """The btrfs subvolume an fstab options field selects, as one mount option ("" for the default).
+
+    `subvol=` wins over `subvolid=` when both are given, as in the kernel
+    when they agree; a leading slash is dropped so "/@" and "@" compare equal.
+    """
+    chosen = ""
+    for opt in options.split(","):
+        key, sep, value = opt.partition("=")
+        if not sep or not value:
+            continue
+        if key == "subvol":
+            return f"subvol={value.lstrip('/') or '/'}"
+        if key == "subvolid" and not chosen and value.isdigit():
+            chosen = f"subvolid={int(value)}"
+    return chosen
 
 
 def _mapper_name(name: str) -> tuple[str, str] | None:
@@ -104,18 +123,24 @@ def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Part
             return None
         dev = f"/dev/sda{number or ''}"
         return dev if dev in by_dev else None
+    if _MD.match(spec):
+        return spec if spec in by_dev else None
     if spec.startswith("/dev/") and spec.count("/") == 3:
         return spec if spec in by_dev else None          # /dev/VG/LV
     return None
 
 
 def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partitions: list[Partition],
-               root_device: str) -> tuple[list[Mount], list[str]]:
-    """Root first, then every fstab file system on this disk, parents before children."""
+               root_device: str, root_subvol: str = "") -> tuple[list[Mount], list[str]]:
+    """Root first, then every fstab file system on this disk, parents before children.
+
+    One btrfs file system can stand in several entries, one per subvolume: an
+    entry is a (device, subvolume) pair, and each keeps its fstab subvolume option.
+    """
     by_dev = {f.device: f for f in filesystems}
-    mounts = [Mount("/", root_device, by_dev[root_device].fstype)]
+    mounts = [Mount("/", root_device, by_dev[root_device].fstype, root_subvol)]
     notes = []
-    used = {root_device}
+    used = {(root_device, root_subvol)}
     for e in entries:
         if e.mountpoint == "/" or not e.mountpoint.startswith("/"):
             continue
@@ -130,9 +155,10 @@ def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partiti
                 notes.append(f"fstab: {e.spec} for {e.mountpoint} is not on this disk; not mounted")
             continue
         fs = by_dev[device]
-        if fs.fstype == "swap" or device in used:
+        subvol = subvolume(e.options) if fs.fstype == "btrfs" else ""
+        if fs.fstype == "swap" or (device, subvol) in used:
             continue
-        used.add(device)
-        mounts.append(Mount(e.mountpoint.rstrip("/") or "/", device, fs.fstype))
+        used.add((device, subvol))
+        mounts.append(Mount(e.mountpoint.rstrip("/") or "/", device, fs.fstype, subvol))
     mounts[1:] = sorted(mounts[1:], key=lambda m: (m.mountpoint.count("/"), m.mountpoint))
     return mounts, notes

@@ -31,7 +31,11 @@ SELINUX_XATTR = "security.selinux"
 BIG = 2 * 1024 * 1024
 
 
-def no_os_error(image: Path) -> InputError:
+def no_os_error(image: Path, unopened: list[str] | tuple[str, ...] = ()) -> InputError:
+    """`unopened` names the layers seen but not opened, where the root may be hiding."""
+    if unopened:
+        return InputError("no Linux root file system found; could not open " + ", ".join(unopened),
+                          where=str(image), hint="the root may be inside one of these; golden cannot look there")
     return InputError("no Linux root file system found (a file system with /etc/fstab and an os-release "
                       "or *-release file)", where=str(image),
                       hint="is this an OS disk? data disks cannot be inspected or sealed")
@@ -303,7 +307,7 @@ class Guest:
 
     def _plan_mounts(self, fstab_text: str, root: str) -> list[Mount]:
         mounts, notes = mount_plan(parse_fstab(fstab_text), self.layout.filesystems,
-                                   self.layout.partitions, root)
+                                   self.layout.partitions, root, self.layout.root_subvol)
         for n in notes:
             log.warning("%s: %s", self.image, n)
         self.layout.notes.extend(notes)

@@ -177,6 +177,7 @@ class GuestfsGuest(Guest):
         self._dev = appliance_dev          # /dev/sdb inside the appliance
         self.index = index
         self._targets: list[tuple[Mount, str]] = []
+        self._mds: list[str] = []
 
     # ---- names: the appliance's /dev/sdbN is this guest's /dev/sdaN -------------------
 
@@ -200,11 +201,13 @@ class GuestfsGuest(Guest):
             g.lvm_set_filter(self.appliance_devices())
         layout = Layout()
         layout.partitions = self._partitions()
+        self._mds, members = self._md_arrays()
         layout.lvm = self._lvm()
         if layout.partitions:
             blocks = [(p.device, p.size) for p in layout.partitions if p.kind != "extended"]
         else:
             blocks = [("/dev/sda", g.blockdev_getsize64(self._dev))]
+        blocks += [(md, g.blockdev_getsize64(md)) for md in self._mds]
         blocks += [(lv.path, lv.size) for lv in layout.lvm.lvs]
         for dev, size in blocks:
             try:
@@ -214,10 +217,33 @@ class GuestfsGuest(Guest):
             except RuntimeError:
                 continue
             fstype = info.get("TYPE", "")
+            if fstype == "linux_raid_member":
+                if dev not in members:
+                    layout.unopened.append(f"MD array member {dev} (the appliance did not assemble its array)")
+                continue
+            if fstype == "crypto_LUKS":
+                layout.unopened.append(f"LUKS container {dev} (no key given)")
             if fstype in ("", "LVM2_member"):
                 continue
             layout.filesystems.append(Filesystem(dev, fstype, info.get("LABEL", ""), info.get("UUID", ""), size))
         self.layout = layout
+
+    def _md_arrays(self) -> tuple[list[str], set[str]]:
+        """MD arrays the appliance assembled from this guest's partitions, and their members (guest names).
+
+        Array names are the appliance's (/dev/md127 for an array the guest
+        calls md0); fstab entries name arrays by UUID in practice.
+        """
+        g = self._g
+        mine = set(self.appliance_devices())
+        arrays, members = [], set()
+        for md in sorted(g.list_md_devices()):
+            devs = {d["mdstat_device"] if d["mdstat_device"].startswith("/dev/") else "/dev/" + d["mdstat_device"]
+                    for d in g.md_stat(md)}
+            if devs & mine:
+                arrays.append(md)
+                members |= {self._to_guest(d) for d in devs}
+        return arrays, members
 
     def _partitions(self) -> list[Partition]:
         """Types, flags and GUIDs from the table bytes the appliance reads; geometry checked against parted.
@@ -242,7 +268,7 @@ class GuestfsGuest(Guest):
 
     def _lvm(self) -> LvmInfo:
         g = self._g
-        mine = set(self.appliance_devices())
+        mine = set(self.appliance_devices()) | set(self._mds)     # PVs on an MD array count as ours
         reports = self._s.lvm_reports()
         pvs_full = {dashed(p["pv_uuid"]): p for p in reports[0]}
         lvs_full = {dashed(lv["lv_uuid"]): lv for lv in reports[2]}
@@ -270,18 +296,12 @@ class GuestfsGuest(Guest):
         g = self._g
         root = fstab = None
         for fs in self._root_candidates():
-            dev = self._to_appliance(fs.device)
-            g.umount_all()
-            try:
-                g.mount_ro(dev, "/")
-            except RuntimeError:
-                continue
-            try:
-                if self._is_root(g.is_file, g.exists):
-                    root, fstab = fs.device, g.read_file("/etc/fstab").decode("utf-8", "replace")
-                    break
-            finally:
-                g.umount_all()
+            found = self._probe_root(self._to_appliance(fs.device), fs.fstype)
+            if found is not None:
+                root, (self.layout.root_subvol, fstab) = fs.device, found
+                break
+            if fs.fstype == "btrfs":
+                self.layout.unopened.append(f"btrfs {fs.device} (no subvolume holds /etc/fstab and an os-release)")
         self._s.active = None
         if root is None:
             return
@@ -300,10 +320,39 @@ class GuestfsGuest(Guest):
             self.layout.mounts.append(m)
         self._s.active = self
 
+    def _probe_root(self, dev: str, fstype: str) -> tuple[str, str] | None:
+        """(subvolume option, fstab text) if `dev` holds an OS root; a btrfs root may be any subvolume."""
+        g = self._g
+        choices = [""]
+        g.umount_all()
+        try:
+            g.mount_ro(dev, "/")
+        except RuntimeError:
+            return None
+        try:
+            if fstype == "btrfs":
+                # Shallow first: "@" before a snapper snapshot such as "@/.snapshots/1/snapshot".
+                paths = [v["btrfssubvolume_path"] for v in g.btrfs_subvolume_list("/")]
+                choices += [f"subvol={p}" for p in sorted(paths, key=lambda p: (p.count("/"), p))]
+            for i, subvol in enumerate(choices):
+                if i:
+                    g.umount_all()
+                    try:
+                        g.mount_options(f"ro,{subvol}", dev, "/")
+                    except RuntimeError:
+                        continue
+                if self._is_root(g.is_file, g.exists):
+                    return subvol, g.read_file("/etc/fstab").decode("utf-8", "replace")
+            return None
+        finally:
+            g.umount_all()
+
     def _mount(self, m: Mount, target: str) -> None:
         dev = self._to_appliance(m.device)
         try:
-            if self.readonly:
+            if m.subvol:
+                self._g.mount_options(("ro," if self.readonly else "") + m.subvol, dev, target)
+            elif self.readonly:
                 self._g.mount_ro(dev, target)
             else:
                 self._g.mount(dev, target)
@@ -441,7 +490,7 @@ def open_session(disks: list[DiskFile], readonly: list[bool]) -> GuestfsSession:
             guest.scan()
             guest.mount_guest()
             if guest.layout.root is None:
-                raise no_os_error(guest.image)
+                raise no_os_error(guest.image, guest.layout.unopened)
     except BaseException:
         session.close()
         raise

@@ -39,6 +39,10 @@ class LoopUnsupported(Exception):
     """This image needs something the loop backend cannot do; guestfs can."""
 
 
+class LoopLayoutUnsupported(LoopUnsupported):
+    """The image's own layout (MD RAID, btrfs) is beyond loop devices, whatever the host has."""
+
+
 @dataclass(frozen=True)
 class Extent:
     offset: int
@@ -110,6 +114,10 @@ class LoopGuest(Guest):
             raise LoopUnsupported(f"partition table: {e}") from None
         except LvmError as e:
             raise LoopUnsupported(f"LVM metadata: {e}") from None
+        raid = sorted(dev for dev, sig in sigs.items() if sig.type == "linux_raid_member")
+        if raid:
+            raise LoopLayoutUnsupported(f"found MD RAID members {', '.join(raid)}: loop devices cannot "
+                                        f"assemble an MD array")
         for dev, _off, size in blocks:
             sig = sigs.get(dev)
             if dev in self._unmappable:
@@ -142,6 +150,11 @@ class LoopGuest(Guest):
                 break
         probe_dir.rmdir()
         if root is None:
+            btrfs = [f.device for f in unmountable if f.fstype == "btrfs"]
+            if btrfs:
+                # Left to guestfs on purpose (host.py): subvolume roots and multi-device file systems.
+                raise LoopLayoutUnsupported(f"found btrfs on {', '.join(btrfs)}: the loop backend does not "
+                                            f"mount btrfs (subvolumes, multi-device)")
             if unmountable:
                 kinds = ", ".join(sorted({f"{f.fstype} ({f.device})" for f in unmountable}))
                 raise LoopUnsupported(f"no root file system among those the host kernel mounts; "

@@ -83,6 +83,7 @@ class Mount:
     mountpoint: str
     device: str
     fstype: str
+    subvol: str = ""     # btrfs: the fstab's "subvol=@" or "subvolid=256" option this mount uses
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,4 +128,8 @@ class Layout:
     lvm: LvmInfo = field(default_factory=LvmInfo)
     mounts: list[Mount] = field(default_factory=list)
     root: str | None = None
+    root_subvol: str = ""     # btrfs: the subvolume option under which the root was found
     notes: list[str] = field(default_factory=list)
+    # Layers a backend saw but could not open ("LUKS container /dev/sda2 (no key given)"),
+    # named when no root is found.
+    unopened: list[str] = field(default_factory=list)

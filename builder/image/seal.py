@@ -466,7 +466,12 @@ def _free_space(ctx: Context) -> None:
     if g is None:
         return
     h = ctx.h
-    targets = [(m, t) for m, t in h._targets if m.fstype in _ZEROABLE]
+    # Once per file system: btrfs subvolumes of one device share its free space.
+    targets, seen = [], set()
+    for m, t in h._targets:
+        if m.fstype in _ZEROABLE and m.device not in seen:
+            seen.add(m.device)
+            targets.append((m, t))
     if ctx.rec.dry_run:
         for m, _ in targets:
             ctx.rec.note(m.mountpoint, "free space", "fstrim (zerofree or zero-fill if refused)")
