@@ -74,3 +74,11 @@ def test_pv_rhel6_guest_refused(tmp_path):
                     install={"method": "location", "media": "http://mirror.example.com/rhel6/"},
                     hostdevs=[{"pci": "0000:03:10.0"}])
     assert "hostdevs: PCI passthrough to a para-virtualized" in text
+
+
+def test_plan_names_the_host_steps(tmp_path):
+    from builder.plan import make_plan
+    plan = make_plan(load(write(tmp_path, representative("rhel9.6", hostdevs=[{"pci": "0000:03:10.0"}]))),
+                     cwd=tmp_path)
+    note = " ".join(plan.notes)
+    assert "setsebool -P virt_use_sysfs 1" in note and "intel_iommu=on" in note and "0000:03:10.0" in note
