@@ -117,6 +117,11 @@ def make_plan(loaded: LoadedProfile, *, cwd: Path, host: HostFacts = HostFacts()
         notes.append("install.media `demo` is golden's own demo media, not Red Hat Enterprise Linux")
     if p.hypervisor == "xen":
         notes.append("Xen profile: run it against a Xen libvirt host (--connect xen:///system)")
+    if p.hostdevs:
+        iommu = "iommu=on on the xen.gz line" if p.hypervisor == "xen" else "intel_iommu=on on the kernel line (Intel)"
+        notes.append(f"PCI passthrough ({', '.join(d.pci for d in p.hostdevs)}): the host needs VT-d/AMD IOMMU in "
+                     f"the BIOS and {iommu}, the node devices present (virsh nodedev-list), "
+                     "`setsebool -P virt_use_sysfs 1`, and the guest offline; the clone template drops them")
     argv = build_argv(p, entry, layout, target)
     steps = {
         "customize": [step.model_dump(exclude_none=True, mode="json") for step in p.customize],

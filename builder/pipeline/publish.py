@@ -119,6 +119,10 @@ def template_xml(installed_xml: str, name: str, images: list[tuple[Path, str]]) 
     for disk in devices.findall("disk"):
         if disk.get("device") in ("cdrom", "floppy"):
             devices.remove(disk)
+    # A passed-through PCI device belongs to the build host and maps to one guest only:
+    # clones go to other hosts, so the template carries none (the profile's hostdevs: keep them).
+    for hostdev in devices.findall("hostdev"):
+        devices.remove(hostdev)
     for disk, (path, fmt) in zip(disks, images):
         disk.set("type", "file")
         for src in disk.findall("source"):

@@ -44,6 +44,7 @@ def check(loaded: LoadedProfile) -> list[Issue]:
     _machine(p, entry, add)
     _disks(p, entry, add)
     _network(p, entry, add)
+    _hostdevs(p, entry, add)
     if p.kickstart and not entry.is_windows:
         _kickstart(p, entry, add)
     _image_steps(p, add)
@@ -237,6 +238,25 @@ def _network(p, entry, add):
                 "use auto, or an address starting with " + prefix)
         elif p.hypervisor == "xen" and int(net.mac.split(":")[3], 16) > 0x7F:
             add(["network", "mac"], "Xen MACs keep the fourth octet at most 0x7f (seed 33.9)")
+
+
+def _hostdevs(p, entry, add):
+    """Guide ch. 15-16, HV-14: who may get a host PCI device."""
+    seen: dict[str, int] = {}
+    for i, dev in enumerate(p.hostdevs):
+        if dev.pci in seen:
+            add(["hostdevs", i, "pci"], f"{dev.pci} is already given by hostdevs[{seen[dev.pci]}]; "
+                "each device (or SR-IOV virtual function) maps to one guest once (guide 16, N-17)")
+        seen.setdefault(dev.pci, i)
+    if not p.hostdevs or p.hypervisor != "xen":
+        return
+    if p.virt == "pv" and entry.distro == "rhel" and entry.major >= 6:
+        add(["hostdevs"], f"PCI passthrough to a para-virtualized {entry.name} guest is insecure and "
+            "unsupported (guide 15.5, HV-14)", "use virt: fv")
+    release = p.kickstart.xen_dom0_release if p.kickstart else None
+    if p.virt == "fv" and release and _release(release) < (5, 4):
+        add(["hostdevs"], f"PCI passthrough to fully virtualized Xen guests needs a RHEL 5.4 or later "
+            f"host; kickstart.xen_dom0_release is {release} (guide 15.5, HV-14)")
 
 
 def _kickstart(p, entry, add):

@@ -132,6 +132,36 @@ class Network(Strict):
         return value
 
 
+# --- PCI passthrough -------------------------------------------------------
+
+_PCI_ADDR = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-9a-fA-F])")
+_PCI_NODEDEV = re.compile(r"pci_([0-9a-fA-F]{4})_([0-9a-fA-F]{2})_([0-9a-fA-F]{2})_([0-9a-fA-F])")
+
+
+def _pci(value: str) -> str:
+    """DDDD:BB:SS.F or libvirt's nodedev name pci_DDDD_BB_SS_F -> the canonical address."""
+    m = _PCI_ADDR.fullmatch(value) or _PCI_NODEDEV.fullmatch(value)
+    if not m:
+        raise ValueError(f"{excerpt(value)} is not a PCI address; use domain:bus:slot.function "
+                         "like 0000:03:10.0, or the node device name pci_0000_03_10_0 (guide 15.1)")
+    domain, bus, slot, function = (int(g, 16) if g else 0 for g in m.groups())
+    if slot > 0x1F:
+        raise ValueError(f"slot {slot:#x} is past 0x1f (32 slots per bus)")
+    if function > 7:
+        raise ValueError(f"function {function} is past 7 (8 functions per device)")
+    return f"{domain:04x}:{bus:02x}:{slot:02x}.{function:x}"
+
+
+class HostDev(Strict):
+    pci: Annotated[str, AfterValidator(_pci)]
+    managed: bool = True                          # libvirt detaches the device from the host driver itself
+    vf: bool = False                              # an SR-IOV virtual function (guide ch. 16)
+
+    @property
+    def nodedev(self) -> str:
+        return "pci_" + re.sub(r"[:.]", "_", self.pci)
+
+
 # --- install ---------------------------------------------------------------
 
 class Install(Strict):
@@ -475,6 +505,7 @@ class Profile(Strict):
     machine: Machine = Machine()
     disks: list[Disk] = Field(default_factory=lambda: [Disk()], min_length=1)
     network: Network = Network()
+    hostdevs: list[HostDev] = []
     install: Install = Install()
     kickstart: Kickstart | None = None
     windows: Windows | None = None

@@ -172,6 +172,8 @@ def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: In
     else:
         argv += ["--serial", f"pty,log.file={serial_log}"]
     argv += _paravirt_devices(profile, entry, target)
+    for dev in profile.hostdevs:
+        argv += ["--hostdev", dev.nodedev + ("" if dev.managed else ",managed=no")]
     if effective.clock_offset(profile, entry) == "localtime":
         argv += ["--clock", "offset=localtime"]
     argv += _install_source(profile, entry, layout, media, method, target)
