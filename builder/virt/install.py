@@ -151,12 +151,27 @@ def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout, domain
                          hint="serve the tree over http or ftp, or mount it here, set install.media to the "
                               "folder and add the tree to install.extra_args (e.g. inst.repo=nfs:HOST:/PATH)")
     _check_pool_volumes(p, conn)
+    _check_hostdevs(p, conn, uri)
     access.check_writable_dir(layout.build_dir, "build directory", "output.dir")
     if connection.is_local(uri) and "system" in uri:
         access.check_reachable(layout.build_dir, "build directory", "output.dir")
         media = p.install.media
         if media and media != "demo" and not p.install.media_is_url:
             access.check_reachable(Path(media), "install media", "install.media")
+
+
+def _check_hostdevs(p, conn, uri: str) -> None:
+    """Each passthrough device must be a PCI node device of the target host (guide 15.1: nodedev-list)."""
+    import libvirt
+
+    for i, dev in enumerate(p.hostdevs):
+        try:
+            conn.nodeDeviceLookupByName(dev.nodedev)
+        except libvirt.libvirtError:
+            raise HostError(f"hostdevs[{i}].pci: {uri} has no PCI device {dev.pci} ({dev.nodedev})",
+                            hint=f"`virsh -c {uri} nodedev-list --cap pci` lists the host's devices; "
+                                 "an SR-IOV virtual function appears only after its driver made it "
+                                 "(e.g. `modprobe igb max_vfs=1`, guide 16.2)") from None
 
 
 def _check_pool_volumes(p, conn) -> None:

@@ -82,3 +82,29 @@ def test_plan_names_the_host_steps(tmp_path):
                      cwd=tmp_path)
     note = " ".join(plan.notes)
     assert "setsebool -P virt_use_sysfs 1" in note and "intel_iommu=on" in note and "0000:03:10.0" in note
+
+
+def test_install_preflight_needs_each_device_on_the_target_host(tmp_path):
+    import libvirt
+
+    from builder.errors import HostError
+    from builder.layout import BuildLayout
+    from builder.virt.install import preflight
+
+    node = tmp_path / "node.xml"
+    node.write_text(NODE_XML)
+    conn = libvirt.open(f"test://{node}")
+    try:
+        for pci, ok in (("0000:03:10.0", True), ("0000:04:00.1", False)):
+            loaded = load(write(tmp_path, representative("rhel9.6", output={"dir": str(tmp_path / "out")},
+                                                         hostdevs=[{"pci": pci}])))
+            layout = BuildLayout.for_profile(loaded.profile, tmp_path)
+            if ok:
+                preflight(loaded, conn, f"test://{node}", layout)
+            else:
+                with pytest.raises(HostError) as exc:
+                    preflight(loaded, conn, f"test://{node}", layout)
+                assert "hostdevs[0].pci" in exc.value.message and "pci_0000_04_00_1" in exc.value.message
+                assert "nodedev-list" in exc.value.hint
+    finally:
+        conn.close()
