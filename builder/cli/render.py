@@ -31,10 +31,7 @@ def install_target(loaded: LoadedProfile, connect: str | None = None, mac: str |
     p = loaded.profile
     entry = catalog.get(p.os)
     uri = connect or default_connect_uri()
-    if p.hypervisor == "xen":
-        virt_type = "xen"
-    else:
-        virt_type = accel.probe().virt_type
+    virt_type = accel.domain_type(p.hypervisor)
     return InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media)
 
 

@@ -46,11 +46,9 @@ class StageKeys:
 
 def _accelerator(loaded: LoadedProfile, uri: str) -> str:
     from builder.virt import accel, connection
-    if loaded.profile.hypervisor == "xen":
-        return "xen"
-    if not connection.is_local(uri):
-        return f"remote:{uri}"
-    return accel.probe().virt_type
+    # A remote target is keyed by its URI: computing keys never contacts another host.
+    remote = None if connection.is_local(uri) else (lambda: f"remote:{uri}")
+    return accel.domain_type(loaded.profile.hypervisor, remote)
 
 
 def _media_identity(loaded: LoadedProfile):

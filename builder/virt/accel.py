@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from builder import paths
 
@@ -132,6 +133,14 @@ def probe(force: bool = False) -> AccelResult:
     except OSError:
         pass
     return result
+
+
+def domain_type(hypervisor: str, target_probe: Callable[[], str] | None = None) -> str:
+    """The libvirt domain type an install uses, decided here only: `xen` for a Xen profile, else what
+    the target's KVM probe says (`kvm` or `qemu`). `target_probe` answers for a remote host."""
+    if hypervisor == "xen":
+        return "xen"
+    return target_probe() if target_probe is not None else probe().virt_type
 
 
 def probe_tcg() -> tuple[bool, str]:

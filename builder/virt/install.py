@@ -282,7 +282,7 @@ def install(loaded: LoadedProfile, *, connect: str | None = None, keep_failed: b
         media = resolve_media(loaded)
         mac = _mac(loaded, conn)
         from builder.virt import accel
-        virt_type = "xen" if p.hypervisor == "xen" else (store.virt_type() if store else accel.probe().virt_type)
+        virt_type = accel.domain_type(p.hypervisor, store.virt_type if store else None)
         target = InstallTarget(connect=uri, virt_type=virt_type, osinfo=resolve_osinfo(entry), mac=mac, media=media,
                                name=name)
         plan = make_plan(loaded, cwd=cwd or Path.cwd(), host=host_facts(uri), target=target)
