@@ -166,12 +166,20 @@ def _check_hostdevs(p, conn, uri: str) -> None:
 
     for i, dev in enumerate(p.hostdevs):
         try:
-            conn.nodeDeviceLookupByName(dev.nodedev)
+            xml = conn.nodeDeviceLookupByName(dev.nodedev).XMLDesc(0)
         except libvirt.libvirtError:
             raise HostError(f"hostdevs[{i}].pci: {uri} has no PCI device {dev.pci} ({dev.nodedev})",
                             hint=f"`virsh -c {uri} nodedev-list --cap pci` lists the host's devices; "
                                  "an SR-IOV virtual function appears only after its driver made it "
                                  "(e.g. `modprobe igb max_vfs=1`, guide 16.2)") from None
+        # libvirt reports an IOMMU group only when the host kernel runs with its IOMMU on: the
+        # guide's intel_iommu=on / iommu=on precondition, read through the connection.
+        if ET.fromstring(xml).find("./capability/iommuGroup") is None:
+            xen = p.hypervisor == "xen"
+            raise HostError(f"hostdevs[{i}].pci: {dev.pci} is in no IOMMU group on {uri}: the host's IOMMU is off",
+                            hint="enable VT-d / AMD-Vi in the BIOS and add "
+                                 + ("iommu=on to the xen.gz line" if xen else "intel_iommu=on to the kernel line")
+                                 + " of the host's grub entry (guide 15.1), then reboot")
 
 
 def _check_pool_volumes(p, conn) -> None:

@@ -20,7 +20,13 @@ NODE_XML = """<node>
     <uuid>11111111-2222-3333-4444-555555555555</uuid></hardware></capability></device>
   <device><name>pci_0000_03_10_0</name><parent>computer</parent>
     <capability type='pci'><domain>0</domain><bus>3</bus><slot>16</slot><function>0</function>
-      <product id='0x10ca'>82576 Virtual Function</product><vendor id='0x8086'>Intel</vendor></capability>
+      <product id='0x10ca'>82576 Virtual Function</product><vendor id='0x8086'>Intel</vendor>
+      <iommuGroup number='12'><address domain='0x0000' bus='0x03' slot='0x10' function='0x0'/></iommuGroup>
+    </capability>
+  </device>
+  <device><name>pci_0000_05_00_0</name><parent>computer</parent>
+    <capability type='pci'><domain>0</domain><bus>5</bus><slot>0</slot><function>0</function>
+      <product id='0x10c9'>82576 Gigabit Network Connection</product><vendor id='0x8086'>Intel</vendor></capability>
   </device>
 </node>
 """
@@ -95,7 +101,7 @@ def test_install_preflight_needs_each_device_on_the_target_host(tmp_path):
     node.write_text(NODE_XML)
     conn = libvirt.open(f"test://{node}")
     try:
-        for pci, ok in (("0000:03:10.0", True), ("0000:04:00.1", False)):
+        for pci, ok in (("0000:03:10.0", True), ("0000:04:00.1", False), ("0000:05:00.0", False)):
             loaded = load(write(tmp_path, representative("rhel9.6", output={"dir": str(tmp_path / "out")},
                                                          hostdevs=[{"pci": pci}])))
             layout = BuildLayout.for_profile(loaded.profile, tmp_path)
@@ -104,7 +110,10 @@ def test_install_preflight_needs_each_device_on_the_target_host(tmp_path):
             else:
                 with pytest.raises(HostError) as exc:
                     preflight(loaded, conn, f"test://{node}", layout)
-                assert "hostdevs[0].pci" in exc.value.message and "pci_0000_04_00_1" in exc.value.message
-                assert "nodedev-list" in exc.value.hint
+                assert "hostdevs[0].pci" in exc.value.message
+                if pci.startswith("0000:04"):           # not on the host at all
+                    assert "pci_0000_04_00_1" in exc.value.message and "nodedev-list" in exc.value.hint
+                else:                                   # present, but the host runs without its IOMMU
+                    assert "IOMMU is off" in exc.value.message and "intel_iommu=on" in exc.value.hint
     finally:
         conn.close()
