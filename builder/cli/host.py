@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from builder.cli import app
-from builder.cli.output import console, print_json
+from builder.cli.output import checks_table, console, print_json
 from builder.errors import EXIT_HOST, InputError
-
-_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
 
 
 @app.command("doctor")
@@ -49,12 +46,7 @@ def doctor_cmd(
         print_json({"accelerator": accelerator, "connect": connect, "checks": [c.to_json() for c in checks],
                     "ok": not failed})
     else:
-        table = Table(title=title)
-        for col in ("check", "verdict", "detail", "fix"):
-            table.add_column(col)
-        for c in checks:
-            table.add_row(c.name, f"[{_STYLE[c.verdict]}]{c.verdict}[/]", c.detail, c.fix)
-        console.print(table)
+        console.print(checks_table(title, checks))
         console.print(f"accelerator: [bold]{accelerator.upper()}[/bold]")
     if failed:
         raise typer.Exit(EXIT_HOST)

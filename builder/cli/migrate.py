@@ -6,13 +6,10 @@ import subprocess
 from typing import List, Optional
 
 import typer
-from rich.table import Table
 
 from builder.cli import app
-from builder.cli.output import console, print_json
+from builder.cli.output import checks_table, console, print_json
 from builder.errors import EXIT_HOST, HostError, InputError
-
-_STYLE = {"ok": "green", "warn": "yellow", "fail": "red", "info": "cyan"}
 
 
 @app.command("migrate")
@@ -65,12 +62,7 @@ def migrate_cmd(
     if as_json:
         print_json(result)
     else:
-        table = Table(title=f"golden migrate check: {name} from {src_uri} to {to}")
-        for col in ("check", "verdict", "detail", "fix"):
-            table.add_column(col)
-        for c in found:
-            table.add_row(c.name, f"[{_STYLE[c.verdict]}]{c.verdict}[/]", c.detail, c.fix)
-        console.print(table)
+        console.print(checks_table(f"golden migrate check: {name} from {src_uri} to {to}", found))
         if failed:
             console.print(f"[red]{len(failed)} check(s) failed[/red]: not migrating")
         elif check_only or dry_run:
