@@ -17,6 +17,19 @@ from builder.errors import EXIT_INSTALL, InputError
 
 _CONNECT_HELP = "libvirt URI (default: $LIBVIRT_DEFAULT_URI or qemu:///system)."
 _BACKEND_HELP = "auto (loop mounts when possible, else one guestfs appliance), loop or guestfs."
+# Spelled with (key|file): rich would turn the colon-wrapped word "key" into an emoji.
+_KEY_HELP = ("Open a LUKS container: DEVICE:(key|file):PASSPHRASE|FILENAME, DEVICE being the guest's /dev/sda2, "
+             "its LUKS UUID or all (guestfs backend). Repeatable.")
+
+
+def _key_option():
+    return typer.Option([], "--key", metavar="SELECTOR", help=_KEY_HELP)
+
+
+def _keys(values: List[str]):
+    """Parsed before the image is opened, so a bad selector or key file costs no appliance launch."""
+    from builder.image.luks import parse_keys
+    return parse_keys(values)
 
 
 def _size(n: int | None) -> str:
@@ -145,19 +158,21 @@ def inspect_cmd(
     target: str = typer.Argument(..., metavar="IMAGE|DOMAIN", help="Image file, or a libvirt domain's name."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    key: List[str] = _key_option(),
     connect: Optional[str] = typer.Option(None, "--connect", "-c", help=_CONNECT_HELP),
 ):
     """Show what an image holds: OS, disks, boot, network and the identity a seal would reset."""
     from builder.image import inspect_image, open_image, windows_inspect
     from builder.image.container import check_container
 
+    keys = _keys(key)
     image = _image_path(target, connect)
     check_container(image)          # the Windows reader below does not go through open_image
     # Windows: read offline with ntfs-3g and hivex (builder/image/windows_inspect.py).
-    windows = windows_inspect.inspect_image(image) if windows_inspect.holds_ntfs(image) else None
+    windows = windows_inspect.inspect_image(image) if not keys and windows_inspect.holds_ntfs(image) else None
     if windows is None:
         # No NTFS on the disk: no appliance is spent looking for Windows after a failed Linux look.
-        with open_image(image, backend=backend, readonly=True, connect_uri=connect) as g:
+        with open_image(image, backend=backend, readonly=True, connect_uri=connect, keys=keys) as g:
             report = inspect_image(g)
             used = g.backend
     else:
@@ -199,6 +214,7 @@ def customize_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    key: List[str] = _key_option(),
     connect: Optional[str] = typer.Option(None, "--connect", "-c", help=_CONNECT_HELP),
 ):
     """Change files in an image, all in one appliance launch (or none, with loop mounts).
@@ -226,8 +242,10 @@ def customize_cmd(
         ops.append(parse_op("selinux-relabel", True))
     if not ops:
         raise InputError("nothing to do: give at least one operation", hint="see `golden customize --help`")
+    keys = _keys(key)
     image = _image_path(target, connect)
-    with open_image(image, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True) as g:
+    with open_image(image, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True,
+                    keys=keys) as g:
         # A dry run first: an operation that cannot apply (a missing file, an unknown user)
         # is refused before any other has changed the image.
         report = customize(g, ops, dry_run=True)
@@ -267,6 +285,7 @@ def seal_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    key: List[str] = _key_option(),
     connect: Optional[str] = typer.Option(None, "--connect", "-c", help=_CONNECT_HELP),
 ):
     """Reset what makes an installed guest one particular machine, reporting what each operation changed."""
@@ -289,8 +308,10 @@ def seal_cmd(
         raise InputError("give an IMAGE to seal (or --list)", hint="`golden seal --list` shows the operations")
     only_names = _names(only) or None
     select(only_names, _names(skip))             # unknown names are refused before the image is opened
+    keys = _keys(key)
     image = _image_path(target, connect)
-    with open_image(image, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True) as g:
+    with open_image(image, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True,
+                    keys=keys) as g:
         report = seal(g, only=only_names, skip=_names(skip), dry_run=dry_run)
         used = g.backend
     if as_json:

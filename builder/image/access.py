@@ -20,6 +20,7 @@ from builder.image.diskfile import DiskFile, describe
 from builder.image.guest import Guest, no_os_error
 from builder.image.guestfs_backend import open_session
 from builder.image.host import sigterm_as_interrupt
+from builder.image.luks import LuksKey
 from builder.image.loop import LoopLayoutUnsupported, LoopUnsupported, open_loop
 
 log = logging.getLogger("golden.image")
@@ -30,12 +31,13 @@ BACKENDS = ("auto", "loop", "guestfs")
 @contextlib.contextmanager
 def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", readonly: bool = False,
                 connect_uri: str | None = None, check_in_use: bool = True,
-                protect_backing: bool = False) -> Iterator[list[Guest]]:
+                protect_backing: bool = False, keys: tuple[LuksKey, ...] = ()) -> Iterator[list[Guest]]:
     """Open several images at once; yields one guest handle per path, in order.
 
     Images the loop backend can take are loop-mounted; all others share one
     guestfs appliance. `protect_backing` refuses a read-write open of an image
-    that is the backing file of existing overlays.
+    that is the backing file of existing overlays. `keys` (luks.parse_keys)
+    open the LUKS containers they name; only the guestfs backend can.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}", hint="use one of: " + ", ".join(BACKENDS))
@@ -70,8 +72,12 @@ def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", re
     with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         guests: list[Guest | None] = [None] * len(disks)
         rest = []
+        if keys and backend == "loop":
+            raise InputError("the loop backend cannot open LUKS containers, so --key needs the guestfs backend",
+                             where="--key", hint="use `--backend guestfs` (or `--backend auto`)")
         for i, d in enumerate(disks):
-            if backend == "guestfs":
+            # A key means a LUKS container to open: only the appliance can.
+            if backend == "guestfs" or keys:
                 rest.append(i)
                 continue
             try:
@@ -89,7 +95,7 @@ def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", re
                 raise no_os_error(guest.image)
             guests[i] = guest
         if rest:
-            session = open_session([disks[i] for i in rest], [readonly] * len(rest))
+            session = open_session([disks[i] for i in rest], [readonly] * len(rest), keys)
             stack.callback(session.close)
             for i, guest in zip(rest, session.guests):
                 guests[i] = guest
@@ -101,8 +107,8 @@ def open_images(paths: Iterable[str | os.PathLike], *, backend: str = "auto", re
 @contextlib.contextmanager
 def open_image(path: str | os.PathLike, *, backend: str = "auto", readonly: bool = False,
                connect_uri: str | None = None, check_in_use: bool = True,
-               protect_backing: bool = False) -> Iterator[Guest]:
+               protect_backing: bool = False, keys: tuple[LuksKey, ...] = ()) -> Iterator[Guest]:
     """Open one image; yields its guest handle. See open_images."""
     with open_images([path], backend=backend, readonly=readonly, connect_uri=connect_uri,
-                     check_in_use=check_in_use, protect_backing=protect_backing) as guests:
+                     check_in_use=check_in_use, protect_backing=protect_backing, keys=keys) as guests:
         yield guests[0]

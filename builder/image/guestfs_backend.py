@@ -14,11 +14,12 @@ import os
 import tempfile
 
 from builder import owners
-from builder.errors import HostError
+from builder.errors import HostError, InputError
 from builder.image import guestpath
 from builder.image.diskfile import DiskFile
 from builder.image.guest import BIG, Guest, no_os_error
 from builder.image.host import signals_deferred
+from builder.image.luks import LuksKey, keys_for
 from builder.image.lvm import dashed, read_pv_label
 from builder.image.model import (Filesystem, Layout, LogicalVolume, LvmInfo, Mount, Partition,
                                  PhysicalVolume, Stat, VolumeGroup)
@@ -72,13 +73,14 @@ def _oserror(e: RuntimeError, path: str | None) -> OSError:
 class GuestfsSession:
     """One appliance, many drives."""
 
-    def __init__(self, disks: list[DiskFile], readonly: list[bool]):
+    def __init__(self, disks: list[DiskFile], readonly: list[bool], keys: tuple[LuksKey, ...] = ()):
         guestfs = _import_guestfs()
         self.g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
         if "LIBGUESTFS_BACKEND" not in os.environ:
             self.g.set_backend("direct")
         self.g.set_backend_settings(guestfs_settings())
         self.disks = disks
+        self.keys = keys
         self.active: GuestfsGuest | None = None
         self.lvm_filter_needed = False
         self._lvm_reports: tuple[list, list, list] | None = None
@@ -178,6 +180,7 @@ class GuestfsGuest(Guest):
         self.index = index
         self._targets: list[tuple[Mount, str]] = []
         self._mds: list[str] = []
+        self._opened: dict[str, str] = {}     # guest's LUKS device -> the appliance's /dev/mapper/NAME
 
     # ---- names: the appliance's /dev/sdbN is this guest's /dev/sdaN -------------------
 
@@ -189,7 +192,7 @@ class GuestfsGuest(Guest):
 
     def appliance_devices(self) -> list[str]:
         return [self._dev] + [p for p in self._g.list_partitions()
-                              if p.startswith(self._dev) and p[len(self._dev):].isdigit()]
+                              if p.startswith(self._dev) and p[len(self._dev):].isdigit()] + list(self._opened.values())
 
     # ---- discovery --------------------------------------------------------------------------
 
@@ -202,12 +205,14 @@ class GuestfsGuest(Guest):
         layout = Layout()
         layout.partitions = self._partitions()
         self._mds, members = self._md_arrays()
-        layout.lvm = self._lvm()
         if layout.partitions:
             blocks = [(p.device, p.size) for p in layout.partitions if p.kind != "extended"]
         else:
             blocks = [("/dev/sda", g.blockdev_getsize64(self._dev))]
         blocks += [(md, g.blockdev_getsize64(md)) for md in self._mds]
+        if self._s.keys:
+            blocks += self._open_luks(blocks)
+        layout.lvm = self._lvm()
         blocks += [(lv.path, lv.size) for lv in layout.lvm.lvs]
         for dev, size in blocks:
             try:
@@ -222,11 +227,64 @@ class GuestfsGuest(Guest):
                     layout.unopened.append(f"MD array member {dev} (the appliance did not assemble its array)")
                 continue
             if fstype == "crypto_LUKS":
-                layout.unopened.append(f"LUKS container {dev} (no key given)")
+                if dev not in self._opened:
+                    layout.unopened.append(f"LUKS container {dev} (no key given)")
+                continue
             if fstype in ("", "LVM2_member"):
                 continue
             layout.filesystems.append(Filesystem(dev, fstype, info.get("LABEL", ""), info.get("UUID", ""), size))
         self.layout = layout
+
+    def _open_luks(self, blocks: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Open each LUKS container a --key names; returns the opened devices (as this guest sees them).
+
+        LVM inside an opened container only shows once its PVs are scanned
+        again, so the session's LVM reports are dropped after an open.
+        """
+        g = self._g
+        opened = []
+        for dev, _size in blocks:
+            if dev in self._opened:
+                continue
+            app = self._to_appliance(dev)
+            try:
+                if g.vfs_type(app) != "crypto_LUKS":
+                    continue
+                uuid = g.luks_uuid(app) if hasattr(g, "luks_uuid") else ""
+            except RuntimeError:
+                continue
+            keys = keys_for(self._s.keys, dev, uuid)
+            if not keys:
+                continue
+            # Unique across the batch: clones share LUKS UUIDs and partition names.
+            name = f"luks{self.index}-{dev.rsplit('/', 1)[1]}"
+            for key in keys:
+                try:
+                    if hasattr(g, "cryptsetup_open"):
+                        g.cryptsetup_open(app, key.secret, name, readonly=self.readonly)
+                    elif self.readonly:
+                        g.luks_open_ro(app, key.secret, name)
+                    else:
+                        g.luks_open(app, key.secret, name)
+                except RuntimeError:
+                    # The error text is cryptsetup's; it never holds the key, but say only what the user needs.
+                    continue
+                break
+            else:
+                raise InputError(f"wrong key for LUKS container {dev}", where=str(self.image),
+                                 hint="check the --key given for " + ", ".join(
+                                     dict.fromkeys(k.selector for k in keys)) + " (no key slot opened with it)")
+            mapper = f"/dev/mapper/{name}"
+            self._opened[dev] = mapper
+            log.info("%s: opened LUKS container %s as %s", self.image, dev, mapper)
+            opened.append((mapper, g.blockdev_getsize64(mapper)))
+        if opened:
+            g.vgscan()
+            g.vg_activate_all(True)
+            self._s._lvm_reports = None
+            if self._s.lvm_filter_needed:
+                g.lvm_set_filter(self.appliance_devices())
+        return opened
 
     def _md_arrays(self) -> tuple[list[str], set[str]]:
         """MD arrays the appliance assembled from this guest's partitions, and their members (guest names).
@@ -483,8 +541,8 @@ class _DeviceReader:
         return data
 
 
-def open_session(disks: list[DiskFile], readonly: list[bool]) -> GuestfsSession:
-    session = GuestfsSession(disks, readonly)
+def open_session(disks: list[DiskFile], readonly: list[bool], keys: tuple[LuksKey, ...] = ()) -> GuestfsSession:
+    session = GuestfsSession(disks, readonly, keys)
     try:
         for guest in session.guests:
             guest.scan()

@@ -40,7 +40,7 @@ class LoopUnsupported(Exception):
 
 
 class LoopLayoutUnsupported(LoopUnsupported):
-    """The image's own layout (MD RAID, btrfs) is beyond loop devices, whatever the host has."""
+    """The image's own layout (MD RAID, btrfs, LUKS) is beyond loop devices, whatever the host has."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,11 @@ class LoopGuest(Guest):
                 # Left to guestfs on purpose (host.py): subvolume roots and multi-device file systems.
                 raise LoopLayoutUnsupported(f"found btrfs on {', '.join(btrfs)}: the loop backend does not "
                                             f"mount btrfs (subvolumes, multi-device)")
+            luks = [f.device for f in unmountable if f.fstype == "crypto_LUKS"]
+            if luks:
+                # Opening LUKS takes device-mapper, which the loop backend does not use.
+                raise LoopLayoutUnsupported(f"found LUKS container {', '.join(luks)}: the loop backend cannot "
+                                            f"open LUKS (give --key with --backend guestfs)")
             if unmountable:
                 kinds = ", ".join(sorted({f"{f.fstype} ({f.device})" for f in unmountable}))
                 raise LoopUnsupported(f"no root file system among those the host kernel mounts; "
