@@ -41,7 +41,8 @@ def parse_key(value: str) -> LuksKey:
                          where="--key", hint=f"the forms are {_FORMS}")
     selector = selector.lower() if _UUID.fullmatch(selector) else selector
     if not payload:
-        raise InputError(f"{selector}:{kind}: gives no {'passphrase' if kind == 'key' else 'file name'}", where="--key", hint=f"the forms are {_FORMS}")
+        what = "passphrase" if kind == "key" else "file name"
+        raise InputError(f"{selector}:{kind}: gives no {what}", where="--key", hint=f"the forms are {_FORMS}")
     if kind == "key":
         return LuksKey(selector, "key", payload)
     # The file rules of profile secrets: a small one-line regular file outside the host's system trees.

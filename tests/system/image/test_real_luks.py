@@ -100,7 +100,7 @@ def test_seal_and_customize_write_inside_the_container(luks_guest, tmp_path):  #
     g.add_drive_opts(str(disk), format="raw", readonly=True)
     g.launch()
     try:
-        g.luks_open_ro("/dev/sda2", PASSPHRASE, "back")
+        g.cryptsetup_open("/dev/sda2", PASSPHRASE, "back", readonly=True)
         g.mount_ro("/dev/mapper/back", "/")
         machine_id, hostname = g.read_file("/etc/machine-id"), g.read_file("/etc/hostname")
         host_keys = g.glob_expand("/etc/ssh/ssh_host_*")
