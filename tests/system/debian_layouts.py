@@ -110,37 +110,49 @@ def _md(g, tar: Path, dev: str) -> dict:
     return {"uuid": uuid, "md_uuid": md_uuid, "host_keys": keys}
 
 
-def build(cache: Path = CACHE) -> LayoutGuests:
+def cached_disks(prefix: str, recipe: Path, disks: list[tuple[str, int]], fill,
+                 cache: Path = CACHE) -> tuple[Path, dict]:
+    """Blank raw `disks` filled by `fill(g, tarball)` in one appliance launch (each costs about 30 s
+    under TCG), cached as CACHE/PREFIX-KEY by the package list and the `recipe` file that fills them.
+    Returns that folder and the facts `fill` returned."""
     cache.mkdir(parents=True, exist_ok=True)
     h = hashlib.sha256("\n".join((SUITE, *LAYOUT_PACKAGES)).encode())
-    h.update(Path(__file__).read_bytes())
-    final = cache / f"debian12-layouts-{h.hexdigest()[:16]}"
+    h.update(recipe.read_bytes())
+    final = cache / f"{prefix}-{h.hexdigest()[:16]}"
     meta = final / "guests.json"
     if not meta.exists():
         tar = tarball(cache)
         work = Path(tempfile.mkdtemp(prefix=final.name + ".tmp", dir=cache))
         try:
-            for name, size in (("btrfs.raw", BTRFS_SIZE), ("md.raw", MD_SIZE)):
+            for name, size in disks:
                 with open(work / name, "wb") as f:
                     f.truncate(size)
             g = _appliance()
-            for name in ("btrfs.raw", "md.raw"):
+            for name, _ in disks:
                 g.add_drive_opts(str(work / name), format="raw")
-            g.launch()      # one launch for both: each costs about 30 s under TCG
+            g.launch()
             try:
-                facts = {"btrfs": _btrfs(g, tar, "/dev/sda"), "md": _md(g, tar, "/dev/sdb")}
+                facts = fill(g, tar)
                 g.shutdown()
             finally:
                 g.close()
             (work / "guests.json").write_text(json.dumps(facts, indent=1))
             try:
                 os.rename(work, final)
-            except OSError:
+            except OSError:             # another session cached it first
                 if not meta.exists():
                     raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    return LayoutGuests(btrfs=final / "btrfs.raw", md=final / "md.raw", facts=json.loads(meta.read_text()))
+    return final, json.loads(meta.read_text())
+
+
+def build(cache: Path = CACHE) -> LayoutGuests:
+    final, facts = cached_disks("debian12-layouts", Path(__file__),
+                                [("btrfs.raw", BTRFS_SIZE), ("md.raw", MD_SIZE)],
+                                lambda g, tar: {"btrfs": _btrfs(g, tar, "/dev/sda"), "md": _md(g, tar, "/dev/sdb")},
+                                cache)
+    return LayoutGuests(btrfs=final / "btrfs.raw", md=final / "md.raw", facts=facts)
 
 
 @pytest.fixture(scope="session")

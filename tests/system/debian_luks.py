@@ -16,18 +16,15 @@ btrfs/MD guests so a change here does not rebuild those.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from debian_guest import CACHE, SUITE, _appliance
-from debian_layouts import LAYOUT_PACKAGES, _identity, tarball
+from debian_guest import CACHE
+from debian_layouts import _identity, cached_disks
 
 PASSPHRASE = "correct horse battery staple 42"
 LUKS_HOST = "debluks"
@@ -67,34 +64,9 @@ def _fill(g, tar: Path, dev: str) -> dict:
 
 
 def build(cache: Path = CACHE) -> LuksGuest:
-    cache.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256("\n".join((SUITE, *LAYOUT_PACKAGES)).encode())
-    h.update(Path(__file__).read_bytes())
-    final = cache / f"debian12-luks-{h.hexdigest()[:16]}"
-    meta = final / "guest.json"
-    if not meta.exists():
-        tar = tarball(cache)
-        work = Path(tempfile.mkdtemp(prefix=final.name + ".tmp", dir=cache))
-        try:
-            with open(work / "luks.raw", "wb") as f:
-                f.truncate(LUKS_SIZE)
-            g = _appliance()
-            g.add_drive_opts(str(work / "luks.raw"), format="raw")
-            g.launch()
-            try:
-                facts = _fill(g, tar, "/dev/sda")
-                g.shutdown()
-            finally:
-                g.close()
-            (work / "guest.json").write_text(json.dumps(facts, indent=1))
-            try:
-                os.rename(work, final)
-            except OSError:
-                if not meta.exists():
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return LuksGuest(disk=final / "luks.raw", facts=json.loads(meta.read_text()))
+    final, facts = cached_disks("debian12-luks", Path(__file__), [("luks.raw", LUKS_SIZE)],
+                                lambda g, tar: _fill(g, tar, "/dev/sda"), cache)
+    return LuksGuest(disk=final / "luks.raw", facts=facts)
 
 
 @pytest.fixture(scope="session")
