@@ -327,11 +327,15 @@ def sees(conn, path: str) -> Optional[int]:
             return pool.storageVolLookupByName(base).info()[1]
         except libvirt.libvirtError:
             return None
-    xml = (f"<pool type='dir'><name>golden-migrate-check-{os.getpid()}</name>"
-           f"<target><path>{_xml_text(folder)}</path></target></pool>")
+    from builder import owners
+
+    name = f"golden-migrate-check-{os.getpid()}"
+    xml = f"<pool type='dir'><name>{name}</name><target><path>{_xml_text(folder)}</path></target></pool>"
+    rec = owners.register("pool", name, uri=conn.getURI())    # a killed check leaves no pool running there
     try:
         pool = conn.storagePoolCreateXML(xml, 0)
     except libvirt.libvirtError:
+        owners.release(rec)
         return None                       # no such folder there
     try:
         return pool.storageVolLookupByName(base).info()[1]
@@ -340,6 +344,7 @@ def sees(conn, path: str) -> Optional[int]:
     finally:
         try:
             pool.destroy()
+            owners.release(rec)
         except libvirt.libvirtError:
             pass
 
