@@ -26,6 +26,12 @@ def _key_option():
     return typer.Option([], "--key", metavar="SELECTOR", help=_KEY_HELP)
 
 
+def _add_option():
+    return typer.Option([], "--add", "-a", metavar="DISK",
+                        help="Another disk of the same guest, in the domain's order (its /dev/sdb, /dev/sdc, ...); "
+                             "repeatable. A DOMAIN brings all its disks itself.")
+
+
 def _keys(values: List[str]):
     """Parsed before the image is opened, so a bad selector or key file costs no appliance launch."""
     from builder.image.luks import parse_keys
@@ -47,11 +53,24 @@ def _events(quiet: bool):
     return None if quiet else (lambda message: err_console.print(f"[dim]{message}[/dim]"))
 
 
-def _image_path(target: str, connect: Optional[str]) -> Path:
-    """An image file, or the system disk of the libvirt domain named TARGET."""
+def _guest_disks(target: Optional[str], add: List[str], connect: Optional[str]) -> list[Path]:
+    """The disks of one guest: TARGET (an image, or every writable disk of a domain) and the `--add` images."""
+    if target is None:
+        if not add:
+            raise InputError("give an IMAGE, a DOMAIN or `-a DISK`", hint="see `golden inspect --help`")
+        return [Path(a) for a in add]
+    disks = _image_paths(target, connect)
+    if add and not (Path(target).exists() or "/" in target):
+        raise InputError("a domain brings all its disks; --add is for image files", where="--add",
+                         hint=f"drop --add, or name the images: -a {disks[0]} -a ...")
+    return disks + [Path(a) for a in add]
+
+
+def _image_paths(target: str, connect: Optional[str]) -> list[Path]:
+    """An image file, or the writable file-backed disks of the libvirt domain named TARGET, in its order."""
     path = Path(target)
     if path.exists() or "/" in target:
-        return path
+        return [path]
     import libvirt
 
     from builder.clone.domainxml import parse, writable_disks
@@ -66,7 +85,7 @@ def _image_path(target: str, connect: Optional[str]) -> Path:
         disks = writable_disks(parse(dom.XMLDesc(0 if dom.isActive() else libvirt.VIR_DOMAIN_XML_INACTIVE)))
     if not disks:
         raise InputError("the domain has no file-backed disk", where=target)
-    return Path(disks[0].find("source").get("file"))
+    return [Path(d.find("source").get("file")) for d in disks]
 
 
 def _changes_cell(changes: list[dict], limit: int = 4) -> str:
@@ -93,6 +112,8 @@ def _print_inspect(report: dict, image: Path, backend: str) -> None:
     osr = report["os"]
     console.print(f"[bold]{image}[/bold] ({report['disk']['format']}, {_size(report['disk']['virtual_size'])}, "
                   f"read with the {backend} backend)")
+    for d in report.get("disks", [])[1:]:
+        console.print(f"  and {d['path']} as {d['device']} ({d['format']}, {_size(d['virtual_size'])})")
     console.print(f"  os:        {osr['pretty_name'] or osr['name'] or osr['distro']} "
                   f"[dim](distro {osr['distro']}, version {osr['version'] or '?'}, family {osr['family']}, "
                   f"{osr['arch']}, init {osr['init']})[/dim]")
@@ -155,7 +176,9 @@ def _print_inspect(report: dict, image: Path, backend: str) -> None:
 
 @app.command("inspect")
 def inspect_cmd(
-    target: str = typer.Argument(..., metavar="IMAGE|DOMAIN", help="Image file, or a libvirt domain's name."),
+    target: Optional[str] = typer.Argument(None, metavar="IMAGE|DOMAIN", help="Image file, or a libvirt "
+                                                                               "domain's name."),
+    add: List[str] = _add_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
     key: List[str] = _key_option(),
@@ -166,13 +189,14 @@ def inspect_cmd(
     from builder.image.container import check_container
 
     keys = _keys(key)
-    image = _image_path(target, connect)
+    disks = _guest_disks(target, add, connect)
+    image = disks[0]
     check_container(image)          # the Windows reader below does not go through open_image
     # Windows: read offline with ntfs-3g and hivex (builder/image/windows_inspect.py).
     windows = windows_inspect.inspect_image(image) if not keys and windows_inspect.holds_ntfs(image) else None
     if windows is None:
         # No NTFS on the disk: no appliance is spent looking for Windows after a failed Linux look.
-        with open_image(image, backend=backend, readonly=True, connect_uri=connect, keys=keys) as g:
+        with open_image(disks, backend=backend, readonly=True, connect_uri=connect, keys=keys) as g:
             report = inspect_image(g)
             used = g.backend
     else:
@@ -194,7 +218,9 @@ def inspect_cmd(
 
 @app.command("customize")
 def customize_cmd(
-    target: str = typer.Argument(..., metavar="IMAGE|DOMAIN", help="Image file, or a shut-off domain's name."),
+    target: Optional[str] = typer.Argument(None, metavar="IMAGE|DOMAIN", help="Image file, or a shut-off "
+                                                                               "domain's name."),
+    add: List[str] = _add_option(),
     hostname: Optional[str] = typer.Option(None, "--hostname", help="Set the hostname."),
     timezone: Optional[str] = typer.Option(None, "--timezone", help="Set the time zone (e.g. Europe/Paris)."),
     root_password_file: Optional[Path] = typer.Option(None, "--root-password-file",
@@ -243,8 +269,9 @@ def customize_cmd(
     if not ops:
         raise InputError("nothing to do: give at least one operation", hint="see `golden customize --help`")
     keys = _keys(key)
-    image = _image_path(target, connect)
-    with open_image(image, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True,
+    disks = _guest_disks(target, add, connect)
+    image = disks[0]
+    with open_image(disks, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True,
                     keys=keys) as g:
         # A dry run first: an operation that cannot apply (a missing file, an unknown user)
         # is refused before any other has changed the image.
@@ -278,6 +305,7 @@ def _names(values: List[str]) -> list[str]:
 def seal_cmd(
     target: Optional[str] = typer.Argument(None, metavar="IMAGE|DOMAIN", help="Image file, or a shut-off "
                                                                                "domain's name."),
+    add: List[str] = _add_option(),
     list_ops: bool = typer.Option(False, "--list", help="List the seal operations and exit."),
     only: List[str] = typer.Option([], "--only", metavar="OP,...", help="Run only these operations "
                                                                         "(also ones off by default)."),
@@ -304,13 +332,14 @@ def seal_cmd(
             table.add_row(op["name"], "on" if op["default"] else "[dim]off[/dim]", op["description"])
         console.print(table)
         return
-    if target is None:
+    if target is None and not add:
         raise InputError("give an IMAGE to seal (or --list)", hint="`golden seal --list` shows the operations")
     only_names = _names(only) or None
     select(only_names, _names(skip))             # unknown names are refused before the image is opened
     keys = _keys(key)
-    image = _image_path(target, connect)
-    with open_image(image, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True,
+    disks = _guest_disks(target, add, connect)
+    image = disks[0]
+    with open_image(disks, backend=backend, readonly=dry_run, connect_uri=connect, protect_backing=True,
                     keys=keys) as g:
         report = seal(g, only=only_names, skip=_names(skip), dry_run=dry_run)
         used = g.backend

@@ -372,14 +372,15 @@ def _create_disks(source: Source, planned: list[Planned], linked: bool, made: _M
 
 def _personalize(planned: list[Planned], backend: str, hwaddr: str, event) -> dict[str, dict]:
     from builder.image import open_images
-    size = GUESTFS_BATCH if backend == "guestfs" else LOOP_BATCH
+    per_clone = len(planned[0].disks) if planned else 1
+    size = max(1, GUESTFS_BATCH // per_clone) if backend == "guestfs" else LOOP_BATCH
     reports: dict[str, dict] = {}
     for i in range(0, len(planned), size):
         chunk = planned[i:i + size]
         if backend == "guestfs":
             event(f"launching one guestfs appliance for {len(chunk)} clone(s)")
         # The overlays were made moments ago by this batch: nobody else uses them.
-        with open_images([p.disks[0] for p in chunk], backend=backend, check_in_use=False) as guests:
+        with open_images([list(p.disks) for p in chunk], backend=backend, check_in_use=False) as guests:
             for p, g in zip(chunk, guests):
                 reports[p.name] = guestid.personalize(g, hostname=p.name, macs=p.macs, hwaddr=hwaddr)
     return reports
@@ -547,7 +548,15 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
     old_domains, old_files = _replaceable(conn, planned, out_dir) if replace else ([], set())
     _check_names(planned, taken - {d.name() for d in old_domains}, source, old_files)
     # Windows clones are named through guestfs (ntfs-3g); the loop backend reads Linux guests only.
-    used_backend, osi = ("guestfs", None) if windows else _probe(system, backend)
+    if len(source.disks) > 1 and not windows:
+        # Every disk of the clone is opened as one guest, so fstab entries on the others are mounted
+        # (a /var disk holds /var/lib/dbus/machine-id); the loop backend opens one disk per guest.
+        if backend == "loop":
+            raise InputError(f"the loop backend opens a guest of one disk; {source.label} has {len(source.disks)}",
+                             where="--backend", hint="use `--backend guestfs` (or `--backend auto`)")
+        used_backend, osi = "guestfs", None
+    else:
+        used_backend, osi = ("guestfs", None) if windows else _probe(system, backend)
     if source.kind != "xen":
         if source.template is None:
             if conn.getType().lower() == "xen":

@@ -77,7 +77,7 @@ def _mapper_name(name: str) -> tuple[str, str] | None:
 
 
 def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Partition]) -> str | None:
-    """The device (in our /dev/sdaN, /dev/VG/LV naming) an fstab spec refers to."""
+    """The device (in our /dev/sdaN, /dev/sdbN, /dev/VG/LV naming) an fstab spec refers to."""
     by_dev = {f.device: f for f in filesystems}
     key, sep, value = spec.partition("=")
     if sep and key in ("UUID", "LABEL", "PARTUUID", "PARTLABEL"):
@@ -116,12 +116,15 @@ def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Part
     m = _DISK_NAME.match(spec)
     n = _CCISS.match(spec)
     if m or n:
-        # Every guest here is one disk: the first disk's name maps to ours.
-        first = (m.group(1) == "a") if m else (n.group(1) == "0")
+        # The guest's n-th disk is our /dev/sd<n>, whatever bus named it (vdb, xvdb, hdb, cciss/c0d1).
+        letters = m.group(1) if m else None
+        index = int(n.group(1)) if n else None
+        if letters is not None and len(letters) == 1:
+            index = ord(letters) - ord("a")
         number = (m.group(2) if m else n.group(2))
-        if not first:
+        if index is None or index >= 26:
             return None
-        dev = f"/dev/sda{number or ''}"
+        dev = f"/dev/sd{chr(ord('a') + index)}{number or ''}"
         return dev if dev in by_dev else None
     if _MD.match(spec):
         return spec if spec in by_dev else None
@@ -132,7 +135,7 @@ def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Part
 
 def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partitions: list[Partition],
                root_device: str, root_subvol: str = "") -> tuple[list[Mount], list[str]]:
-    """Root first, then every fstab file system on this disk, parents before children.
+    """Root first, then every fstab file system on the guest's disks, parents before children.
 
     One btrfs file system can stand in several entries, one per subvolume: an
     entry is a (device, subvolume) pair, and each keeps its fstab subvolume option.
@@ -152,7 +155,8 @@ def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partiti
         device = resolve_spec(e.spec, filesystems, partitions)
         if device is None:
             if e.spec.startswith(("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/")):
-                notes.append(f"fstab: {e.spec} for {e.mountpoint} is not on this disk; not mounted")
+                notes.append(f"fstab: {e.spec} for {e.mountpoint} is on no disk given; not mounted "
+                             "(a guest's other disks: `-a DISK`, or name its domain)")
             continue
         fs = by_dev[device]
         subvol = subvolume(e.options) if fs.fstype == "btrfs" else ""

@@ -48,14 +48,17 @@ class Guest:
     Read: read() read_text() pread() exists() lexists() is_file() is_dir() is_symlink()
           readlink() resolve() stat() lstat() ls() find() glob() download()
     Write: write() upload() truncate() mkdir_p() symlink() rm() rm_rf() chmod() chown()
-    Attributes: backend ("loop" | "guestfs"), image, disk, readonly, warnings, layout.notes
+    Attributes: backend ("loop" | "guestfs"), image, disk (the first), disks (all), readonly, warnings,
+                layout.notes
     File errors are OSError subclasses (FileNotFoundError, ...) on both backends.
     """
 
     backend = "?"
 
-    def __init__(self, disk: DiskFile, readonly: bool):
+    def __init__(self, disk: DiskFile, readonly: bool, extra: tuple[DiskFile, ...] = ()):
         self.disk = disk
+        # Every disk of the guest in the domain's order; the guest calls them /dev/sda, /dev/sdb, ...
+        self.disks = (disk, *extra)
         self.image = Path(disk.path)
         self.readonly = readonly
         self.layout = Layout()

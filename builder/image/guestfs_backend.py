@@ -1,7 +1,7 @@
 """The guestfs backend: a libguestfs appliance mounts the guest's file systems.
 
 One appliance serves a whole batch: every image is a drive of the same
-appliance. Only one guest is mounted at a time (at the appliance's /), so the
+appliance, and a guest spread over several disks owns several drives. Only one guest is mounted at a time (at the appliance's /), so the
 guest's own absolute symlinks resolve the way the guest sees them; a handle
 mounts its guest again when it is used after another one.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import string
 import tempfile
 
 from builder import owners
@@ -71,14 +72,15 @@ def _oserror(e: RuntimeError, path: str | None) -> OSError:
 
 
 class GuestfsSession:
-    """One appliance, many drives."""
+    """One appliance, many drives; each guest is one or more consecutive drives (`groups`)."""
 
-    def __init__(self, disks: list[DiskFile], readonly: list[bool], keys: tuple[LuksKey, ...] = ()):
+    def __init__(self, groups: list[list[DiskFile]], readonly: list[bool], keys: tuple[LuksKey, ...] = ()):
         guestfs = _import_guestfs()
         self.g = guestfs.GuestFS(python_return_dict=True, close_on_exit=False)
         if "LIBGUESTFS_BACKEND" not in os.environ:
             self.g.set_backend("direct")
         self.g.set_backend_settings(guestfs_settings())
+        disks = [d for group in groups for d in group]
         self.disks = disks
         self.keys = keys
         self.active: GuestfsGuest | None = None
@@ -88,7 +90,7 @@ class GuestfsSession:
         self._launched = False
         self._owner: owners.Record | None = None
         try:
-            for disk, ro in zip(disks, readonly):
+            for disk, ro in ((d, ro) for group, ro in zip(groups, readonly) for d in group):
                 # discard passes the guest's fstrim down to the image file (holes, qcow2 zero clusters):
                 # compaction without reading every free block, which under TCG is most of a seal.
                 extra = {} if ro else {"discard": "besteffort"}
@@ -109,9 +111,13 @@ class GuestfsSession:
         # a duplicate PV, so ask the disks, not `pvs`.)
         pv_drives = {dev.rstrip("0123456789") for dev in devices + self.g.list_partitions()
                      if self._has_pv_label(dev)}
-        self.lvm_filter_needed = len(pv_drives) > 1
-        for index, (disk, ro) in enumerate(zip(disks, readonly)):
-            self.guests.append(GuestfsGuest(self, index, devices[index], disk, ro))
+        first = 0
+        for index, (group, ro) in enumerate(zip(groups, readonly)):
+            self.guests.append(GuestfsGuest(self, index, devices[first:first + len(group)], group, ro))
+            first += len(group)
+        # A VG spread over one guest's disks needs no filter; PVs of two guests do.
+        self.lvm_filter_needed = len({i for i, g in enumerate(self.guests)
+                                      if any(d in pv_drives for d in g._devs)}) > 1
 
     def _register_appliance(self) -> None:
         """Record the appliance's qemu for the reaper (builder/owners.py).
@@ -171,28 +177,39 @@ class GuestfsSession:
 class GuestfsGuest(Guest):
     backend = "guestfs"
 
-    def __init__(self, session: GuestfsSession, index: int, appliance_dev: str, disk: DiskFile,
+    def __init__(self, session: GuestfsSession, index: int, appliance_devs: list[str], disks: list[DiskFile],
                  readonly: bool):
-        super().__init__(disk, readonly)
+        super().__init__(disks[0], readonly, tuple(disks[1:]))
         self._s = session
         self._g = session.g
-        self._dev = appliance_dev          # /dev/sdb inside the appliance
+        self._devs = appliance_devs        # /dev/sdc, /dev/sdd inside the appliance: this guest's sda, sdb
         self.index = index
         self._targets: list[tuple[Mount, str]] = []
         self._mds: list[str] = []
         self._opened: dict[str, str] = {}     # guest's LUKS device -> the appliance's /dev/mapper/NAME
 
-    # ---- names: the appliance's /dev/sdbN is this guest's /dev/sdaN -------------------
+    # ---- names: the appliance's /dev/sdcN is this guest's /dev/sdaN, /dev/sddN its /dev/sdbN ----------
 
     def _to_guest(self, dev: str) -> str:
-        return "/dev/sda" + dev[len(self._dev):] if dev.startswith(self._dev) else dev
+        for i, mine in enumerate(self._devs):
+            rest = dev[len(mine):]
+            if dev.startswith(mine) and (rest == "" or rest.isdigit()):
+                return guest_disk(i) + rest
+        return dev
 
     def _to_appliance(self, dev: str) -> str:
-        return self._dev + dev[len("/dev/sda"):] if dev.startswith("/dev/sda") else dev
+        for i, mine in enumerate(self._devs):
+            name = guest_disk(i)
+            rest = dev[len(name):]
+            if dev.startswith(name) and (rest == "" or rest.isdigit()):
+                return mine + rest
+        return dev
 
     def appliance_devices(self) -> list[str]:
-        return [self._dev] + [p for p in self._g.list_partitions()
-                              if p.startswith(self._dev) and p[len(self._dev):].isdigit()] + list(self._opened.values())
+        parts = self._g.list_partitions()
+        return [d for dev in self._devs
+                for d in [dev] + [p for p in parts if p.startswith(dev) and p[len(dev):].isdigit()]] + \
+            list(self._opened.values())
 
     # ---- discovery --------------------------------------------------------------------------
 
@@ -203,12 +220,15 @@ class GuestfsGuest(Guest):
             g.umount_all()
             g.lvm_set_filter(self.appliance_devices())
         layout = Layout()
-        layout.partitions = self._partitions()
+        blocks = []
+        for i, dev in enumerate(self._devs):
+            parts = self._partitions(dev, guest_disk(i))
+            layout.partitions += parts
+            if parts:
+                blocks += [(p.device, p.size) for p in parts if p.kind != "extended"]
+            else:
+                blocks.append((guest_disk(i), g.blockdev_getsize64(dev)))
         self._mds, members = self._md_arrays()
-        if layout.partitions:
-            blocks = [(p.device, p.size) for p in layout.partitions if p.kind != "extended"]
-        else:
-            blocks = [("/dev/sda", g.blockdev_getsize64(self._dev))]
         blocks += [(md, g.blockdev_getsize64(md)) for md in self._mds]
         if self._s.keys:
             blocks += self._open_luks(blocks)
@@ -303,25 +323,26 @@ class GuestfsGuest(Guest):
                 members |= {self._to_guest(d) for d in devs}
         return arrays, members
 
-    def _partitions(self) -> list[Partition]:
+    def _partitions(self, dev: str, name: str) -> list[Partition]:
         """Types, flags and GUIDs from the table bytes the appliance reads; geometry checked against parted.
 
-        Asking parted or sgdisk for each field costs about 0.3-0.8 s per call
-        under TCG; reading the table sectors is one quick call each.
+        `dev` is the appliance's drive, `name` the guest's (/dev/sdb). Asking
+        parted or sgdisk for each field costs about 0.3-0.8 s per call under
+        TCG; reading the table sectors is one quick call each.
         """
         g = self._g
-        reader = _DeviceReader(g, self._dev)
+        image = self.disks[self._devs.index(dev)].path
         try:
-            table = read_table(reader, g.blockdev_getsize64(self._dev))
+            table = read_table(_DeviceReader(g, dev), g.blockdev_getsize64(dev), name)
         except PartitionTableError as e:
-            raise HostError(f"cannot read the partition table of {self.image}: {e}") from None
+            raise HostError(f"cannot read the partition table of {image}: {e}") from None
         if table.kind == "none":
             return []
-        parted = {p["part_num"]: (p["part_start"], p["part_size"]) for p in g.part_list(self._dev)}
+        parted = {p["part_num"]: (p["part_start"], p["part_size"]) for p in g.part_list(dev)}
         ours = {p.number: (p.start, p.size) for p in table.partitions}
         if parted != ours:
             log.warning("%s: parted and golden read the partition table differently: %s vs %s",
-                        self.image, parted, ours)
+                        image, parted, ours)
         return list(table.partitions)
 
     def _lvm(self) -> LvmInfo:
@@ -541,8 +562,14 @@ class _DeviceReader:
         return data
 
 
-def open_session(disks: list[DiskFile], readonly: list[bool], keys: tuple[LuksKey, ...] = ()) -> GuestfsSession:
-    session = GuestfsSession(disks, readonly, keys)
+def guest_disk(i: int) -> str:
+    """The guest-neutral name of a guest's i-th disk: /dev/sda, /dev/sdb, ... (at most 26; access.py checks)."""
+    return "/dev/sd" + string.ascii_lowercase[i]
+
+
+def open_session(groups: list[list[DiskFile]], readonly: list[bool],
+                 keys: tuple[LuksKey, ...] = ()) -> GuestfsSession:
+    session = GuestfsSession(groups, readonly, keys)
     try:
         for guest in session.guests:
             guest.scan()

@@ -116,6 +116,9 @@ def inspect_image(h, *, os_hint: str | None = None) -> dict:
         "hostname": hostname,
         "hostname_source": source,
         "disk": {"format": h.disk.format, "virtual_size": h.disk.virtual_size},
+        # The guest's disks in order: the first is /dev/sda in partitions and file systems, the next /dev/sdb.
+        "disks": [{"path": str(d.path), "device": f"/dev/sd{chr(ord('a') + i)}", "format": d.format,
+                   "virtual_size": d.virtual_size} for i, d in enumerate(getattr(h, "disks", (h.disk,)))],
         "root": h.root_device,
         "partitions": [p.to_dict() for p in h.partitions()],
         "filesystems": [f.to_dict() for f in h.filesystems()],

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass(frozen=True)
 class Partition:
-    device: str          # guest-neutral name: /dev/sda1 (each guest is one disk, "sda")
+    device: str          # guest-neutral name: /dev/sda1, /dev/sdb1 (the guest's disks in order: sda, sdb, ...)
     number: int
     start: int           # bytes from the start of the disk
     size: int            # bytes

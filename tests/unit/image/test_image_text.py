@@ -18,6 +18,7 @@ FS = [
     Filesystem("/dev/sda6", "swap", "", "3333", 100),
     Filesystem("/dev/VolGroup00/LogVol00", "ext3", "/", "4444", 100),
     Filesystem("/dev/my-vg/lv-home", "ext4", "", "5555", 100),
+    Filesystem("/dev/sdb1", "xfs", "", "6666", 100),          # the guest's second disk
 ]
 PARTS = [Partition("/dev/sda1", 1, 0, 100, "gpt", "X", "ABCD-1", name="boot")]
 
@@ -35,7 +36,10 @@ PARTS = [Partition("/dev/sda1", 1, 0, 100, "gpt", "X", "ABCD-1", name="boot")]
     ("/dev/mapper/my--vg-lv--home", "/dev/my-vg/lv-home"),
     ("/dev/VolGroup00/LogVol00", "/dev/VolGroup00/LogVol00"),
     ("/dev/vda5", "/dev/sda5"), ("/dev/hda1", "/dev/sda1"), ("/dev/xvda1", "/dev/sda1"),
-    ("/dev/sdb1", None),                              # a second disk is not this guest's disk
+    # The n-th disk by any bus's name is the guest's n-th disk, our /dev/sd<n>.
+    ("/dev/sdb1", "/dev/sdb1"), ("/dev/vdb1", "/dev/sdb1"), ("/dev/xvdb1", "/dev/sdb1"),
+    ("/dev/cciss/c0d1p1", "/dev/sdb1"), ("/dev/hdb1", "/dev/sdb1"),
+    ("/dev/vdc1", None),                              # a third disk the guest was not given
     ("UUID=nope", None), ("tmpfs", None),
 ])
 def test_resolve_spec(spec, device):
