@@ -11,8 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from builder.catalog import OsEntry
     from builder.layout import BuildLayout
     from builder.profile.schema import Profile
@@ -79,10 +77,6 @@ def local_media_cd(p: Profile) -> list[str]:
     # virt-install attaches a local --location ISO as a CD.
     media = p.install.media or ""
     return ["media"] if media and "://" not in media else []
-
-
-def media_path(layout: BuildLayout, method: InstallMethod) -> Path:
-    return getattr(layout, method.media_file)
 
 
 def iso_not_url(name: str, p: Profile) -> list[Problem]:

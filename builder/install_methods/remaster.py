@@ -17,9 +17,10 @@ class Remaster(InstallMethod):
     def cdroms(self, p):
         return ["media"]
 
-    def _boot_args(self, entry, p) -> list[str]:
+    def boot_args(self, entry, virt: str) -> list[str]:
+        """What the remastered ISO's boot entries add: where the kickstart is, and the console."""
         from builder.render import bootargs
-        return bootargs.ks_arg(entry, self.ks_delivery) + bootargs.installer_console(entry, p.virt)
+        return bootargs.ks_arg(entry, self.ks_delivery) + bootargs.installer_console(entry, virt)
 
     def artifacts(self, entry, layout, media_description):
         from builder.plan import Artifact
@@ -36,7 +37,7 @@ class Remaster(InstallMethod):
         from pathlib import Path
 
         from builder.media.remaster import remaster
-        remaster(Path(media), layout.remastered_iso, ks, self._boot_args(entry, p))
+        remaster(Path(media), layout.remastered_iso, ks, self.boot_args(entry, p.virt))
 
 
 METHOD = Remaster()
