@@ -11,12 +11,11 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder import catalog
+from builder import catalog, install_methods
 from builder.catalog import OsEntry
 from builder.layout import BuildLayout
 from builder.profile import effective
 from builder.profile.loader import LoadedProfile
-from builder.render import bootargs
 from builder.render.kickstart import HostFacts, KickstartResult
 from builder.render.kickstart import render as render_kickstart
 from builder.virt.install_cmd import InstallTarget, build_argv, shell_line
@@ -72,25 +71,14 @@ def make_plan(loaded: LoadedProfile, *, cwd: Path, host: HostFacts = HostFacts()
     artifacts: list[Artifact] = []
     notes: list[str] = []
     ks = None
-    method = p.install.method
+    method = install_methods.get(p.install.method)
 
     if not entry.is_windows and p.kickstart is not None:
         ks = render_kickstart(loaded, host)
         artifacts.append(Artifact(layout.kickstart, "kickstart",
                                   f"kickstart, validated by pykickstart {ks.version}",
                                   hashlib.sha256(ks.data).hexdigest()))
-        if method == "remaster":
-            args = " ".join(bootargs.ks_arg(entry, "cdrom"))
-            artifacts.append(Artifact(layout.remastered_iso, "iso",
-                                      f"copy of {_media_description(loaded)} with ks.cfg and `{args}` "
-                                      "in isolinux.cfg, EFI/BOOT/grub.cfg and images/efiboot.img"))
-        elif method == "oemdrv":
-            artifacts.append(Artifact(layout.oemdrv_iso, "iso", "side CD labelled OEMDRV with ks.cfg"))
-        elif method == "ksfloppy":
-            artifacts.append(Artifact(layout.ks_floppy, "floppy", "1.44 MB floppy with ks.cfg (ks=hd:fd0:/ks.cfg)"))
-        elif method == "pxe":
-            artifacts.append(Artifact(layout.build_dir / "pxe", "pxe-tree",
-                                      "TFTP tree: pxelinux.0, kernel, initrd, pxelinux.cfg/01-<mac>, grub.cfg-01-<mac>"))
+        artifacts += method.artifacts(entry, layout, _media_description(loaded))
     if entry.is_windows and p.windows is not None:
         from builder.windows import media as windows_media
         wplan = windows_media.plan(p, entry)
@@ -101,7 +89,7 @@ def make_plan(loaded: LoadedProfile, *, cwd: Path, host: HostFacts = HostFacts()
         if "drivers" in effective.cdroms(p, entry):
             artifacts.append(Artifact(layout.driver_iso, "iso", "driver CD: " + wplan.describe()))
     for i, path in enumerate(layout.disks):
-        if method == "import" and i == 0:
+        if method.imports_first_disk and i == 0:
             continue
         disk = p.disks[i]
         artifacts.append(Artifact(path, "disk", f"{effective.disk_size(entry, disk) >> 20} MiB {disk.format} "

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from builder import catalog
+from builder import catalog, install_methods
 from builder.cli import app
 from builder.cli.output import console, print_json
 from builder.errors import InputError
@@ -74,7 +74,6 @@ def remaster_cmd(
 ):
     """Add ks.cfg to a copy of an install ISO and make its default boot entries use it (BIOS and UEFI)."""
     from builder.media.remaster import plan_remaster, remaster
-    from builder.render import bootargs
 
     loaded = load(profile)
     entry = catalog.get(loaded.profile.os)
@@ -86,7 +85,7 @@ def remaster_cmd(
         source = build_demo_media().iso
     if not Path(source).is_file():
         raise InputError(f"{source} does not exist", where="--iso")
-    args = bootargs.ks_arg(entry, "cdrom") + bootargs.installer_console(entry, loaded.profile.virt)
+    args = install_methods.get("remaster").boot_args(entry, loaded.profile.virt)
     ks = _kickstart(loaded)
     started = time.perf_counter()
     if dry_run:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder import catalog
+from builder import catalog, install_methods
 from builder.layout import BuildLayout
 from builder.pipeline.record import key_of
 from builder.pipeline.tools import file_fingerprint, tool_versions
@@ -21,9 +21,6 @@ from builder.profile.dump import resolved_dump
 from builder.profile.loader import LoadedProfile
 from builder.virt.hostfacts import default_connect_uri, host_facts
 from builder.virt.install_cmd import InstallTarget
-
-# Methods whose install media carry the kickstart: they are remade when it changes.
-_KS_IN_MEDIA = ("remaster", "oemdrv", "ksfloppy", "pxe")
 
 
 @dataclass
@@ -106,8 +103,10 @@ def compute_keys(loaded: LoadedProfile, layout: BuildLayout, connect: str | None
     ks_sha = hashlib.sha256(plan.kickstart.data).hexdigest() if plan.kickstart else None
     kickstart = key_of("kickstart", ks_sha, entry_json)
     windows = resolved.get("windows")
+    # Media that carry the kickstart are remade when it changes.
+    ks_in_media = install_methods.get(p.install.method).kickstart_on_media
     media = key_of("media", p.install.method, _media_identity(loaded),
-                   kickstart if p.install.method in _KS_IN_MEDIA else None,
+                   kickstart if ks_in_media else None,
                    windows, _secret_files(p.model_dump(mode="json").get("windows")),
                    tools["golden"])
     install_inputs = {k: resolved.get(k) for k in ("name", "os", "arch", "hypervisor", "machine", "disks",
@@ -126,4 +125,4 @@ def compute_keys(loaded: LoadedProfile, layout: BuildLayout, connect: str | None
                      customize=customize, seal=seal, publish=publish,
                      depends={"kickstart": [], "install": ["kickstart", "media"], "inspect": ["install"],
                               "customize": ["inspect"], "seal": ["customize"], "publish": ["seal"],
-                              "media": ["kickstart"] if p.install.method in _KS_IN_MEDIA else []})
+                              "media": ["kickstart"] if ks_in_media else []})

@@ -7,6 +7,7 @@ is what a build does.
 
 from __future__ import annotations
 
+from builder import install_methods
 from builder.catalog import OsEntry
 from builder.profile.schema import Disk, Profile
 
@@ -145,24 +146,14 @@ def _cd_count(profile: Profile, entry: OsEntry) -> int:
 
 def cdroms(profile: Profile, entry: OsEntry) -> list[str]:
     """What each CD drive holds during install: media, oemdrv, drivers."""
-    method = profile.install.method
-    media = profile.install.media or ""
-    cds = []
-    if method in ("cdrom", "remaster", "oemdrv"):
-        cds.append("media")
-    elif method in ("location", "ksfloppy") and media and "://" not in media:
-        cds.append("media")    # virt-install attaches a local --location ISO as a CD
-    if method == "oemdrv":
-        cds.append("oemdrv")
+    cds = list(install_methods.get(profile.install.method).cdroms(profile))
     if windows_answer_media(profile, entry) == "iso":
         cds.append("drivers")
     return cds
 
 
 def floppies(profile: Profile, entry: OsEntry) -> list[str]:
-    out = []
-    if profile.install.method == "ksfloppy":
-        out.append("kickstart")
+    out = list(install_methods.get(profile.install.method).floppies(profile))
     if windows_answer_media(profile, entry) == "floppy":
         out.append("drivers")
     return out

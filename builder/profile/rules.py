@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from builder import catalog, paths
+from builder import catalog, install_methods, paths
 from builder.errors import InputError
 from builder.profile import effective
 from builder.profile.loader import Issue, LoadedProfile
@@ -65,7 +65,7 @@ def _sections(p, entry, add):
     else:
         if p.windows is not None:
             add(["windows"], f"{entry.name} is not Windows; remove the windows: section")
-        if p.kickstart is None and p.install.method != "import":
+        if p.kickstart is None and install_methods.get(p.install.method).needs_kickstart:
             add(["kickstart"], "is required for a Linux install",
                 "add a kickstart: section with at least root_password")
 
@@ -86,47 +86,31 @@ def _virt(p, entry, add):
 
 def _install(p, entry, add):
     inst = p.install
-    method = inst.method
-    media = inst.media
-    if method == "import":
-        if not p.disks[0].path:
-            add(["disks", 0, "path"], "install method import needs an existing disk image here")
+    method = install_methods.get(inst.method)
+    if not method.needs_media:
+        for problem in method.rules(p, entry):
+            add(*problem)
         return
-    if not media:
-        add(["install", "media"], f"install method {method} needs media",
+    if not inst.media:
+        add(["install", "media"], f"install method {method.name} needs media",
             "an ISO path, an http/ftp/nfs install tree, or `demo` for golden's demo media")
         return
     is_url = inst.media_is_url
     if p.virt == "pv":
-        if method != "location" or not is_url:
-            add(["install", "media" if method == "location" else "method"],
+        if not method.installs_pv or not is_url:
+            add(["install", "media" if method.installs_pv else "method"],
                 "a para-virtualized guest installs from a network tree (http, ftp or nfs), "
                 "not from an ISO or CD (seed 8.1, HV-9)",
                 "use method: location with media: http://server/tree/")
         return
     if entry.is_windows:
-        if method != "cdrom":
+        if not method.installs_windows:
             add(["install", "method"], "Windows installs from local media only (seed 8.5); use method: cdrom")
         elif is_url:
             add(["install", "media"], "Windows media must be a local ISO, not a URL (seed 8.5)")
         return
-    if method == "cdrom":
-        # virt-install --cdrom takes no kernel arguments, so nothing tells Anaconda where the kickstart is.
-        add(["install", "method"], f"method cdrom boots {entry.name}'s installer with no kickstart argument and "
-            "no side media: it would wait at the boot prompt until the watchdog kills it",
-            "use method: remaster (the ISO's boot entries carry the ks argument), ksfloppy (RHEL 3-6, "
-            "ks=hd:fd0), oemdrv (RHEL 7+, an OEMDRV side CD) or location (the kickstart injected)")
-        return
-    if method in ("remaster", "oemdrv") and is_url:
-        add(["install", "media"], f"method {method} boots an ISO; {media!r} is a URL",
-            "use method: location for a network install tree")
-    if method == "oemdrv" and entry.distro == "rhel" and entry.major < 7:
-        add(["install", "method"],
-            f"Anaconda reads an OEMDRV side disk by itself only from RHEL 7; {entry.name} does not",
-            "use method: remaster, ksfloppy or location")
-    if method == "pxe" and p.network.mode not in ("bridge", "pxe"):
-        add(["network", "mode"], "PXE needs a bridged network or golden's PXE network, "
-            "not NAT (seed 7.3, HV-10)", "use network: {mode: bridge, source: br0} or mode: pxe")
+    for problem in method.rules(p, entry):
+        add(*problem)
 
 
 def _machine(p, entry, add):
@@ -162,10 +146,11 @@ def _disks(p, entry, add):
     targets = effective.disk_targets(p, entry)
     seen: dict[str, int] = {}
     ide = 0
+    imported = install_methods.get(p.install.method).imports_first_disk
     for i, disk in enumerate(p.disks):
         bus = effective.disk_bus(p, entry, i, disk)
         size = effective.disk_size(entry, disk)
-        if i == 0 and size < (entry.min_disk_gb << 30) and p.install.method != "import":
+        if i == 0 and size < (entry.min_disk_gb << 30) and not imported:
             add(["disks", 0, "size"], f"{size >> 20} MiB is below the {entry.min_disk_gb} GiB "
                 f"{entry.name} needs", f"use at least size: {entry.min_disk_gb}G")
         if bus == "virtio":
@@ -197,7 +182,7 @@ def _disks(p, entry, add):
         if target in seen:
             add(["disks", i, "target"], f"target {target} is already used by disks[{seen[target]}]")
         seen[target] = i
-        if disk.path and p.install.method != "import" and i == 0:
+        if disk.path and not imported and i == 0:
             add(["disks", 0, "path"], "disks[0].path is only used with install method import")
     if effective.cdrom_bus(p) == "ide":
         ide += len(effective.cdroms(p, entry))
@@ -346,7 +331,7 @@ def _xen_pv_on_hvm(p, entry, add):
         add(["network", "model"], f"with the PV drivers the guest uses the Xen PV NIC; an emulated {model} "
             "(vif type=ioemu) would stay in the domain and cap its throughput (seed 12.3.1, E20)",
             "omit network.model (golden gives the domain a netfront NIC) or use model: netfront")
-    if p.network.mode != "none" and p.install.media_is_url and p.install.method in ("location", "pxe") \
+    if p.network.mode != "none" and p.install.media_is_url and install_methods.get(p.install.method).network_tree \
             and entry.virt.xen_pv_drivers == "kmod":
         add(["install", "media"], f"{entry.name}'s installer has no Xen PV NIC driver (kmod-xenpv is installed "
             "with the system), and the domain has no emulated NIC: a network install cannot fetch its tree",

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field,
                       field_validator, model_validator)
 
+from builder import install_methods
 from builder.profile.bounds import excerpt, limits, ranges
 from builder.profile.fields import (AbsPath, DeviceName, FsType, GroupName, HostPath, Hostname, Ipv4,
                                     KernelArgs, KeyboardLayout, LangCode, Mac, PackageName,
@@ -164,8 +165,12 @@ class HostDev(Strict):
 
 # --- install ---------------------------------------------------------------
 
+# The values come from the registry, so a method module and the schema cannot disagree.
+InstallMethodName = Literal[install_methods.NAMES]  # type: ignore[valid-type]
+
+
 class Install(Strict):
-    method: Literal["location", "cdrom", "remaster", "oemdrv", "ksfloppy", "pxe", "import"] = "location"
+    method: InstallMethodName = "location"
     media: HostPath | None = None   # ISO path, http/ftp/nfs tree, an existing disk (import), or `demo`
     timeout: Seconds = 90 * 60
     inactivity: Seconds = 10 * 60

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from builder import __version__, catalog, paths
+from builder import __version__, catalog, install_methods, paths
 from builder.catalog import OsEntry
 from builder.errors import InputError
 from builder.fsutil import atomic_write
@@ -60,7 +60,7 @@ def _environment(extra_dir: Path | None) -> jinja2.Environment:
 def source_line(loaded: LoadedProfile, entry: OsEntry) -> str:
     inst = loaded.profile.install
     media = inst.media or ""
-    if inst.method in ("location", "pxe") and inst.media_is_url:
+    if install_methods.get(inst.method).network_tree and inst.media_is_url:
         if media.startswith("nfs://"):
             host, _, path = media[len("nfs://"):].partition("/")
             return f"nfs --server={host} --dir=/{path}"

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from builder import catalog, owners
+from builder import catalog, install_methods, owners
 from builder.errors import HostError, InputError, InstallError
 from builder.fsutil import atomic_write
 from builder.layout import BuildLayout
@@ -144,7 +144,7 @@ def preflight(loaded: LoadedProfile, conn, uri: str, layout: BuildLayout, domain
     if p.hypervisor == "xen" and conn.getType().lower() != "xen":
         raise HostError(f"profile {p.name} needs a Xen host; {uri} is {conn.getType()}",
                         hint="run it with --connect xen:///system on a Xen host")
-    if (p.install.media or "").startswith("nfs://") and p.install.method in ("location", "ksfloppy"):
+    if (p.install.media or "").startswith("nfs://") and install_methods.get(p.install.method).tree_boot:
         # virt-install (4.x) dropped NFS --location: it would fail after golden wrote its inputs.
         raise InputError(f"virt-install cannot fetch the installer kernel from the NFS tree {p.install.media}",
                          where="install.media",
@@ -204,19 +204,10 @@ def write_inputs(plan: BuildPlan, loaded: LoadedProfile, media: str | None) -> N
     layout.build_dir.mkdir(parents=True, exist_ok=True)
     if plan.kickstart is not None:
         atomic_write(layout.kickstart, plan.kickstart.data, mode=0o600)
-    method = p.install.method
-    if plan.kickstart is not None and method in ("remaster", "oemdrv", "ksfloppy"):
+    method = install_methods.get(p.install.method)
+    if plan.kickstart is not None and method.media_file is not None:
         layout.media_dir.mkdir(parents=True, exist_ok=True)
-        from builder.media import sidemedia
-        from builder.render import bootargs
-        if method == "oemdrv":
-            sidemedia.oemdrv_iso(plan.kickstart.data, layout.oemdrv_iso)
-        elif method == "ksfloppy":
-            sidemedia.ks_floppy(plan.kickstart.data, layout.ks_floppy)
-        else:
-            from builder.media.remaster import remaster
-            remaster(Path(media), layout.remastered_iso, plan.kickstart.data,
-                     bootargs.ks_arg(entry, "cdrom") + bootargs.installer_console(entry, p.virt))
+        method.write_media(plan.kickstart.data, media, entry, p, layout)
     if entry.is_windows:
         from builder.windows import wiring
         wiring.write_install_media(loaded, layout)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from builder import install_methods
 from builder.catalog import OsEntry
-from builder.errors import InputError
 from builder.layout import BuildLayout
 from builder.profile import effective
 from builder.profile.schema import Profile
@@ -61,7 +61,7 @@ def disk_args(profile: Profile, entry: OsEntry, layout: BuildLayout, target: Ins
             continue
         if target.remote is not None:          # created (or uploaded, for import) before virt-install
             opts.append(target.remote.volume(target.remote.disks[i]))
-        elif profile.install.method == "import" and i == 0:
+        elif install_methods.get(profile.install.method).imports_first_disk and i == 0:
             opts.append(f"path={disk.path}")
         else:
             opts += [f"path={paths[i]}", f"size={_gib(effective.disk_size(entry, disk))}"]
@@ -145,7 +145,6 @@ def _paravirt_devices(profile: Profile, entry: OsEntry, target: InstallTarget) -
 
 def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: InstallTarget) -> list[str]:
     media = target.media or profile.install.media
-    method = profile.install.method
     argv = ["virt-install", "--connect", target.connect,
             "--name", target.name or profile.name,
             "--memory", str(profile.machine.memory),
@@ -176,12 +175,12 @@ def build_argv(profile: Profile, entry: OsEntry, layout: BuildLayout, target: In
         argv += ["--hostdev", dev.nodedev + ("" if dev.managed else ",managed=no")]
     if effective.clock_offset(profile, entry) == "localtime":
         argv += ["--clock", "offset=localtime"]
-    argv += _install_source(profile, entry, layout, media, method, target)
+    argv += _install_source(profile, entry, layout, media, target)
     argv += ["--noautoconsole", "--noreboot"]
     return argv
 
 
-def _install_source(profile: Profile, entry: OsEntry, layout: BuildLayout, media, method,
+def _install_source(profile: Profile, entry: OsEntry, layout: BuildLayout, media,
                     target: InstallTarget) -> list[str]:
     if entry.is_windows:
         out = _boot_cd(media, profile, target)
@@ -192,28 +191,41 @@ def _install_source(profile: Profile, entry: OsEntry, layout: BuildLayout, media
             if holder == "drivers":
                 out += _cd(layout.driver_iso, profile, target)
         return out
-    url = media if profile.install.media_is_url else None
-    extra = profile.install.extra_args
+    ctx = _SourceArgs(profile, entry, layout, media, target)
     if profile.virt == "pv":
-        args = bootargs.installer_args(entry, delivery="file", virt="pv", repo_url=url, extra=extra)
-        return ["--paravirt"] + _tree(profile, layout, media, target, args)
-    if method == "location":
-        args = bootargs.installer_args(entry, delivery="file", repo_url=url, extra=extra)
-        return _tree(profile, layout, media, target, args)
-    if method == "ksfloppy":
-        args = bootargs.installer_args(entry, delivery="floppy", repo_url=url, extra=extra)
-        return _tree(profile, layout, media, target, args, inject=False) + _floppy(layout.ks_floppy, target)
-    if method == "cdrom":
-        return _boot_cd(media, profile, target)
-    if method == "remaster":
-        return _boot_cd(layout.remastered_iso, profile, target)
-    if method == "oemdrv":
-        return _boot_cd(media, profile, target) + _cd(layout.oemdrv_iso, profile, target)
-    if method == "pxe":
-        return ["--pxe"]
-    if method == "import":
-        return ["--import"]
-    raise InputError(f"unknown install method {method!r}")
+        return ["--paravirt"] + ctx.tree(bootargs.installer_args(entry, delivery="file", virt="pv",
+                                                                  repo_url=ctx.url, extra=profile.install.extra_args))
+    return install_methods.get(profile.install.method).source_args(ctx)
+
+
+@dataclass(frozen=True)
+class _SourceArgs:
+    """The argv pieces an install method (builder/install_methods) builds its install source from."""
+    profile: Profile
+    entry: OsEntry
+    layout: BuildLayout
+    media: object
+    target: InstallTarget
+
+    @property
+    def url(self) -> str | None:
+        return self.media if self.profile.install.media_is_url else None
+
+    def installer_args(self, delivery: str) -> list[str]:
+        return bootargs.installer_args(self.entry, delivery=delivery, repo_url=self.url,
+                                       extra=self.profile.install.extra_args)
+
+    def tree(self, args: list[str], inject: bool = True) -> list[str]:
+        return _tree(self.profile, self.layout, self.media, self.target, args, inject)
+
+    def boot_cd(self, path) -> list[str]:
+        return _boot_cd(path, self.profile, self.target)
+
+    def cd(self, path) -> list[str]:
+        return _cd(path, self.profile, self.target)
+
+    def floppy(self, path) -> list[str]:
+        return _floppy(path, self.target)
 
 
 def shell_line(argv: list[str]) -> str:

@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlparse
 from xml.etree import ElementTree as ET
 
+from builder import install_methods
 from builder.errors import HostError, InputError
 from builder.fsutil import atomic_path
 from builder.virt.volume_io import Progress, download, read_from, upload  # noqa: F401 (part of this API)
@@ -229,7 +230,8 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-_ROLES = {"remastered_iso": "remaster", "oemdrv_iso": "oemdrv", "ks_floppy": "ksfloppy",
+# The layout file of each method's side medium, named for the method; then Windows' driver media.
+_ROLES = {**{m.media_file: m.name for m in install_methods.METHODS.values() if m.media_file},
           "driver_floppy": "drivers-floppy", "driver_iso": "drivers-iso"}
 
 
@@ -285,7 +287,7 @@ class Staging:
     def _boot_files(self, plan, loaded, media: str | None) -> tuple[Path, Path] | None:
         """virt-install refuses a local ISO as --location on a remote host; hand it the kernel and initrd."""
         p = loaded.profile
-        if p.install.method not in ("location", "ksfloppy") and p.virt != "pv":
+        if not install_methods.get(p.install.method).tree_boot and p.virt != "pv":
             return None
         if not media or p.install.media_is_url:
             return None
@@ -348,7 +350,7 @@ class Staging:
         p = loaded.profile
         entry = catalog.get(p.os)
         for i, (disk, name) in enumerate(zip(p.disks, self.layout.disks)):
-            if p.install.method == "import" and i == 0:
+            if install_methods.get(p.install.method).imports_first_disk and i == 0:
                 source = Path(disk.path)
                 vol = create_volume(self.pool, name, source.stat().st_size, disk.format)
                 self.created.append(name)

@@ -47,12 +47,38 @@ def generated(name: str) -> dict[str, bytes]:
              "artifacts.txt": "".join(f"{a.kind}\t{a.path}\t{a.description}\n" for a in plan.artifacts).encode()}
     if plan.kickstart is not None:
         files["ks.cfg"] = plan.kickstart.data
+    if loaded.profile.hypervisor != "xen":
+        files["clone-domain.xml"] = _clone_domain(loaded, entry, plan)
     if entry.is_windows:
         from builder.windows import unattend
         result = unattend.render(loaded)
         for fname, data in getattr(result, "files", {result.name: result.data}).items():
             files[fname] = data
     return files
+
+
+def _clone_domain(loaded, entry, plan) -> bytes:
+    """The domain a full clone of the published image gets when no domain XML travels with the image.
+
+    golden generates it from the inspected OS (builder/clone/template.py) and rewrites it for the
+    clone; Windows is not inspected, and a Xen host is refused, so Xen profiles have no such file.
+    """
+    from builder.clone import template
+    from builder.clone.domainxml import CloneSpec, rewrite
+    from builder.image.osinfo import OSInfo
+
+    p = loaded.profile
+    osi = None if entry.is_windows else OSInfo(distro=entry.distro, family="rhel", major=entry.major,
+                                               minor=entry.minor, arch=p.arch)
+    root = template.generate(plan.layout.image, p.output.format, virt_type="kvm", osi=osi)
+    clones = Path("/srv/clones")
+    spec = CloneSpec(name=f"{p.name}-1", uuid="0e6a4c4c-8f4e-4bde-9a3e-35f0a7b0c001", macs=(MAC,),
+                     disks=(clones / f"{p.name}-1.{p.output.format}",), disk_formats=(p.output.format,),
+                     hostname=f"{p.name}-1", serial_log=clones / f"{p.name}-1.serial.log",
+                     source=str(plan.layout.image), record=plan.layout.build_dir / "clones.json",
+                     batch=clones / "clones.json")
+    xml = rewrite(root, spec)
+    return (xml if xml.endswith("\n") else xml + "\n").encode()
 
 
 def pytest_generate_tests(metafunc):
