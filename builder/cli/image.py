@@ -394,6 +394,7 @@ def clone_cmd(
                                                     help="Instead: undefine the clones DIR/clones.json lists and "
                                                          "delete their disks."),
     backend: str = typer.Option("auto", "--backend", help=_BACKEND_HELP),
+    key: List[str] = _key_option(),
     as_json: bool = typer.Option(False, "--json", help="Print the clones as JSON."),
 ):
     """Stamp out clones with a new name, UUID, MACs, hostname and machine identity each."""
@@ -417,7 +418,7 @@ def clone_cmd(
                                                                  "--count 3")
     made = clone_batch(source, name, count, linked=linked, start=start, connect=connect, directory=directory,
                        hwaddr=hwaddr, first=first, backend=backend, bridge=bridge, replace=replace,
-                       on_event=_events(as_json))
+                       on_event=_events(as_json), keys=_keys(key))
     if as_json:
         print_json([r.to_json() for r in made])
         return

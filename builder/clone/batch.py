@@ -11,7 +11,7 @@ The API the pipeline and Makefile call:
 
 clone_batch(source, pattern, count, *, linked=True, start=False, connect=None,
             directory=None, hwaddr="set", first=1, backend="auto", bridge=None,
-            replace=False, on_event=None)
+            replace=False, on_event=None, keys=())
 
   source     an image file (DIR/NAME.qcow2; the domain XML comes from
              DIR/NAME.domain.xml, DIR/NAME.build/domain.xml or the domain.xml
@@ -31,12 +31,15 @@ clone_batch(source, pattern, count, *, linked=True, start=False, connect=None,
   replace    earlier golden clones of the same names (shut off) are removed
              first, with their files; anything else of those names is refused.
   on_event   called with a line of progress text.
+  keys       LUKS keys (builder.image.luks.parse_keys) for a source whose
+             identity files sit inside LUKS containers; guestfs backend only.
 
 Order: everything is checked before anything is made (image readable and
 not corrupt, not written by a running domain, names free on the connection
 and on disk, MACs left in the hypervisor's range, free space). Then all disks
 are created, all clones are customized in one open_images batch (one guestfs
-appliance launch for up to 250 clones, or loop mounts and no launch at all),
+appliance launch for up to 250 clone disks, each clone's disks opened together
+as one guest, or loop mounts and no launch at all),
 each domain is defined (new name, UUID, MACs, disks, serial log) and, with
 start, started. Any failure or Ctrl-C/SIGTERM removes what the batch made:
 defined domains are undefined, created disks deleted.
@@ -370,7 +373,7 @@ def _create_disks(source: Source, planned: list[Planned], linked: bool, made: _M
             made.files.append(p.config)
 
 
-def _personalize(planned: list[Planned], backend: str, hwaddr: str, event) -> dict[str, dict]:
+def _personalize(planned: list[Planned], backend: str, hwaddr: str, event, keys=()) -> dict[str, dict]:
     from builder.image import open_images
     per_clone = len(planned[0].disks) if planned else 1
     size = max(1, GUESTFS_BATCH // per_clone) if backend == "guestfs" else LOOP_BATCH
@@ -380,7 +383,8 @@ def _personalize(planned: list[Planned], backend: str, hwaddr: str, event) -> di
         if backend == "guestfs":
             event(f"launching one guestfs appliance for {len(chunk)} clone(s)")
         # The overlays were made moments ago by this batch: nobody else uses them.
-        with open_images([list(p.disks) for p in chunk], backend=backend, check_in_use=False) as guests:
+        with open_images([list(p.disks) for p in chunk], backend=backend, check_in_use=False,
+                         keys=keys) as guests:
             for p, g in zip(chunk, guests):
                 reports[p.name] = guestid.personalize(g, hostname=p.name, macs=p.macs, hwaddr=hwaddr)
     return reports
@@ -433,7 +437,7 @@ def _start(planned: list[Planned], made: _Made, event) -> None:
 def clone_batch(source: str | Path, pattern: str, count: int, *, linked: bool = True, start: bool = False,
                 connect: str | None = None, directory: str | Path | None = None, hwaddr: str = "set",
                 first: int = 1, backend: str = "auto", bridge: str | None = None, replace: bool = False,
-                on_event: Callable[[str], None] | None = None) -> list[CloneRecord]:
+                on_event: Callable[[str], None] | None = None, keys: tuple = ()) -> list[CloneRecord]:
     """Clone SOURCE COUNT times; see the module docstring."""
     from builder.image import BACKENDS
     event = on_event or (lambda message: None)
@@ -459,7 +463,8 @@ def clone_batch(source: str | Path, pattern: str, count: int, *, linked: bool = 
             from builder.virt.connection import connection as open_conn
             conn = stack.enter_context(open_conn(uri))
         return _run(conn, uri, source, pattern, count, linked=linked, start=start, directory=directory,
-                    hwaddr=hwaddr, first=first, backend=backend, bridge=bridge, replace=replace, event=event)
+                    hwaddr=hwaddr, first=first, backend=backend, bridge=bridge, replace=replace, event=event,
+                    keys=keys)
 
 
 def _local_uri(connect: str | None) -> str:
@@ -483,7 +488,7 @@ def refuse_remote(uri: str) -> None:
 
 
 def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwaddr, first, backend, bridge,
-         replace, event) -> list[CloneRecord]:
+         replace, event, keys=()) -> list[CloneRecord]:
     t0 = time.monotonic()
     source = resolve_source(source_arg, conn)
     from builder.image.container import check_container
@@ -498,7 +503,7 @@ def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwa
     try:
         out = _batch(conn, uri, source, pattern, count, checksum, linked=linked, start=start, directory=directory,
                      hwaddr=hwaddr, first=first, backend=backend, bridge=bridge, replace=replace, event=event,
-                     windows=windows)
+                     windows=windows, keys=keys)
     finally:
         hasher.shutdown(wait=False, cancel_futures=True)
     event(f"{count} clone(s) ready in {time.monotonic() - t0:.2f} s")
@@ -506,7 +511,7 @@ def _run(conn, uri, source_arg, pattern, count, *, linked, start, directory, hwa
 
 
 def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linked, start, directory, hwaddr,
-           first, backend, bridge, replace, event, windows: dict | None = None) -> list[CloneRecord]:
+           first, backend, bridge, replace, event, windows: dict | None = None, keys=()) -> list[CloneRecord]:
     t0 = time.monotonic()
     system = source.disks[0]
     if source.kind == "xen":
@@ -548,7 +553,10 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
     old_domains, old_files = _replaceable(conn, planned, out_dir) if replace else ([], set())
     _check_names(planned, taken - {d.name() for d in old_domains}, source, old_files)
     # Windows clones are named through guestfs (ntfs-3g); the loop backend reads Linux guests only.
-    if len(source.disks) > 1 and not windows:
+    if keys and backend == "loop":
+        raise InputError("the loop backend cannot open LUKS containers, so --key needs the guestfs backend",
+                         where="--key", hint="use `--backend guestfs` (or `--backend auto`)")
+    if (len(source.disks) > 1 or keys) and not windows:
         # Every disk of the clone is opened as one guest, so fstab entries on the others are mounted
         # (a /var disk holds /var/lib/dbus/machine-id); the loop backend opens one disk per guest.
         if backend == "loop":
@@ -589,7 +597,7 @@ def _batch(conn, uri, source: Source, pattern, count, checksum: Future, *, linke
                 reports = cloneanswer.write([(p.disks[0], p.formats[0] if p.formats else None) for p in planned],
                                             [p.name for p in planned], windows)
             else:
-                reports = _personalize(planned, used_backend, hwaddr, event)
+                reports = _personalize(planned, used_backend, hwaddr, event, keys)
             event(f"set the identity of {count} clone(s) in {time.monotonic() - t:.2f} s ({used_backend} backend)")
             t = time.monotonic()
             if source.kind == "xen":

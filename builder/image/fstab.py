@@ -76,9 +76,42 @@ def _mapper_name(name: str) -> tuple[str, str] | None:
     return parts[0].replace("--", "-"), parts[1].replace("--", "-")
 
 
-def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Partition]) -> str | None:
-    """The device (in our /dev/sdaN, /dev/sdbN, /dev/VG/LV naming) an fstab spec refers to."""
+def crypttab_names(text: str, containers: dict[str, tuple[str, str]], filesystems: list[Filesystem],
+                   partitions: list[Partition]) -> dict[str, str]:
+    """/dev/mapper/NAME -> the opened container's device, for each crypttab line whose source was opened.
+
+    `containers` maps a LUKS container (our /dev/sdaN naming) to (its LUKS
+    UUID, the device it was opened as). A source is UUID=, PARTUUID=,
+    PARTLABEL= or a device path, as systemd-cryptsetup reads it.
+    """
+    by_uuid = {uuid.lower(): dev for dev, (uuid, _) in containers.items() if uuid}
+    out = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0].startswith("#"):
+            continue
+        name, source = fields[0], fields[1]
+        key, sep, value = source.partition("=")
+        if sep and key == "UUID":
+            dev = by_uuid.get(value.strip('"').lower())
+        else:
+            # The container is no file system: resolve a device name against the partitions.
+            dev = resolve_spec(source, [Filesystem(p.device, "crypto_LUKS", "", "", p.size) for p in partitions]
+                               + filesystems, partitions)
+        if dev in containers:
+            out[f"/dev/mapper/{name}"] = containers[dev][1]
+    return out
+
+
+def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Partition],
+                 mapper_names: dict[str, str] | None = None) -> str | None:
+    """The device (in our /dev/sdaN, /dev/sdbN, /dev/VG/LV naming) an fstab spec refers to.
+
+    `mapper_names` are the guest's crypttab names of opened LUKS containers (Layout.mapper_names).
+    """
     by_dev = {f.device: f for f in filesystems}
+    if mapper_names and spec in mapper_names:
+        return mapper_names[spec] if mapper_names[spec] in by_dev else None
     key, sep, value = spec.partition("=")
     if sep and key in ("UUID", "LABEL", "PARTUUID", "PARTLABEL"):
         value = value.strip('"')
@@ -134,7 +167,8 @@ def resolve_spec(spec: str, filesystems: list[Filesystem], partitions: list[Part
 
 
 def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partitions: list[Partition],
-               root_device: str, root_subvol: str = "") -> tuple[list[Mount], list[str]]:
+               root_device: str, root_subvol: str = "",
+               mapper_names: dict[str, str] | None = None) -> tuple[list[Mount], list[str]]:
     """Root first, then every fstab file system on the guest's disks, parents before children.
 
     One btrfs file system can stand in several entries, one per subvolume: an
@@ -152,7 +186,7 @@ def mount_plan(entries: list[FstabEntry], filesystems: list[Filesystem], partiti
         opts = e.options.split(",")
         if "noauto" in opts or "bind" in opts or "rbind" in opts:
             continue
-        device = resolve_spec(e.spec, filesystems, partitions)
+        device = resolve_spec(e.spec, filesystems, partitions, mapper_names)
         if device is None:
             if e.spec.startswith(("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/")):
                 notes.append(f"fstab: {e.spec} for {e.mountpoint} is on no disk given; not mounted "

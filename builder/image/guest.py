@@ -310,7 +310,7 @@ class Guest:
 
     def _plan_mounts(self, fstab_text: str, root: str) -> list[Mount]:
         mounts, notes = mount_plan(parse_fstab(fstab_text), self.layout.filesystems,
-                                   self.layout.partitions, root, self.layout.root_subvol)
+                                   self.layout.partitions, root, self.layout.root_subvol, self.layout.mapper_names)
         for n in notes:
             log.warning("%s: %s", self.image, n)
         self.layout.notes.extend(notes)

@@ -1,9 +1,10 @@
 """The guestfs backend: a libguestfs appliance mounts the guest's file systems.
 
 One appliance serves a whole batch: every image is a drive of the same
-appliance, and a guest spread over several disks owns several drives. Only one guest is mounted at a time (at the appliance's /), so the
-guest's own absolute symlinks resolve the way the guest sees them; a handle
-mounts its guest again when it is used after another one.
+appliance, and a guest spread over several disks owns several drives. Only
+one guest is mounted at a time (at the appliance's /), so the guest's own
+absolute symlinks resolve the way the guest sees them; a handle mounts its
+guest again when it is used after another one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from builder.image.diskfile import DiskFile
 from builder.image.guest import BIG, Guest, no_os_error
 from builder.image.host import signals_deferred
 from builder.image.luks import LuksKey, keys_for
+from builder.image.fstab import crypttab_names
 from builder.image.lvm import dashed, read_pv_label
 from builder.image.model import (Filesystem, Layout, LogicalVolume, LvmInfo, Mount, Partition,
                                  PhysicalVolume, Stat, VolumeGroup)
@@ -187,6 +189,7 @@ class GuestfsGuest(Guest):
         self._targets: list[tuple[Mount, str]] = []
         self._mds: list[str] = []
         self._opened: dict[str, str] = {}     # guest's LUKS device -> the appliance's /dev/mapper/NAME
+        self._luks_uuids: dict[str, str] = {}
 
     # ---- names: the appliance's /dev/sdcN is this guest's /dev/sdaN, /dev/sddN its /dev/sdbN ----------
 
@@ -296,6 +299,7 @@ class GuestfsGuest(Guest):
                                      dict.fromkeys(k.selector for k in keys)) + " (no key slot opened with it)")
             mapper = f"/dev/mapper/{name}"
             self._opened[dev] = mapper
+            self._luks_uuids[dev] = uuid
             log.info("%s: opened LUKS container %s as %s", self.image, dev, mapper)
             opened.append((mapper, g.blockdev_getsize64(mapper)))
         if opened:
@@ -377,7 +381,7 @@ class GuestfsGuest(Guest):
         for fs in self._root_candidates():
             found = self._probe_root(self._to_appliance(fs.device), fs.fstype)
             if found is not None:
-                root, (self.layout.root_subvol, fstab) = fs.device, found
+                root, (self.layout.root_subvol, fstab, crypttab) = fs.device, found
                 break
             if fs.fstype == "btrfs":
                 self.layout.unopened.append(f"btrfs {fs.device} (no subvolume holds /etc/fstab and an os-release)")
@@ -385,6 +389,11 @@ class GuestfsGuest(Guest):
         if root is None:
             return
         self.layout.root = root
+        if crypttab and self._opened:
+            self.layout.mapper_names = crypttab_names(
+                crypttab, {dev: (self._luks_uuids.get(dev, ""), self._to_guest(mapper))
+                           for dev, mapper in self._opened.items()},
+                self.layout.filesystems, self.layout.partitions)
         for m in self._plan_mounts(fstab, root):
             # Follow the guest's own symlinks to the mount point, as mount(8) in the guest would.
             target = "/" if m.mountpoint == "/" else guestpath.resolve(
@@ -399,8 +408,9 @@ class GuestfsGuest(Guest):
             self.layout.mounts.append(m)
         self._s.active = self
 
-    def _probe_root(self, dev: str, fstype: str) -> tuple[str, str] | None:
-        """(subvolume option, fstab text) if `dev` holds an OS root; a btrfs root may be any subvolume."""
+    def _probe_root(self, dev: str, fstype: str) -> tuple[str, str, str] | None:
+        """(subvolume option, fstab text, crypttab text or "") if `dev` holds an OS root; a btrfs root may be
+        any subvolume."""
         g = self._g
         choices = [""]
         g.umount_all()
@@ -421,7 +431,9 @@ class GuestfsGuest(Guest):
                     except RuntimeError:
                         continue
                 if self._is_root(g.is_file, g.exists):
-                    return subvol, g.read_file("/etc/fstab").decode("utf-8", "replace")
+                    crypttab = g.read_file("/etc/crypttab").decode("utf-8", "replace") \
+                        if self._opened and g.is_file("/etc/crypttab") else ""
+                    return subvol, g.read_file("/etc/fstab").decode("utf-8", "replace"), crypttab
             return None
         finally:
             g.umount_all()

@@ -40,7 +40,8 @@ def _fstab(h) -> list[dict]:
         return []
     out = []
     for e in parse_fstab(h.read_text("/etc/fstab")):
-        out.append({**e.to_dict(), "device": resolve_spec(e.spec, h.filesystems(), h.partitions())})
+        out.append({**e.to_dict(), "device": resolve_spec(e.spec, h.filesystems(), h.partitions(),
+                                                          h.layout.mapper_names)})
     return out
 
 

@@ -121,7 +121,7 @@ class Stat:
 
 @dataclass
 class Layout:
-    """Everything a backend found on one disk, plus where it mounted what."""
+    """Everything a backend found on a guest's disks, plus where it mounted what."""
 
     partitions: list[Partition] = field(default_factory=list)
     filesystems: list[Filesystem] = field(default_factory=list)
@@ -133,3 +133,6 @@ class Layout:
     # Layers a backend saw but could not open ("LUKS container /dev/sda2 (no key given)"),
     # named when no root is found.
     unopened: list[str] = field(default_factory=list)
+    # The guest's own device-mapper names for opened LUKS containers, from its /etc/crypttab
+    # ("/dev/mapper/root_crypt" -> "/dev/mapper/luks0-sda2"), so fstab entries naming them resolve.
+    mapper_names: dict[str, str] = field(default_factory=dict)

@@ -111,3 +111,46 @@ def test_seal_and_customize_write_inside_the_container(luks_guest, tmp_path):  #
     assert machine_id.strip() == b"", machine_id
     assert hostname.strip() == b"luks-golden"
     assert host_keys == []
+
+
+def test_fstab_naming_the_crypttab_mapping_resolves(luks_guest, tmp_path):  # noqa: F811
+    """Debian's installer writes `/dev/mapper/NAME` (crypttab's NAME) into fstab, not a UUID."""
+    disk = _copy(luks_guest.disk, tmp_path / "luks.raw")
+    fstab = (f"/dev/mapper/root_crypt / ext4 errors=remount-ro 0 1\n"
+             f"UUID={luks_guest.facts['boot_uuid']} /boot ext4 defaults 0 2\n")
+    run = golden_bin("customize", disk, "--write", f"/etc/fstab:{fstab}", "--key", KEY, timeout=900)
+    assert run.code == 0, run.err
+    run = golden_bin("inspect", disk, "--json", "--key", KEY, timeout=900)
+    assert run.code == 0, run.err
+    r = json.loads(run.out)
+    root = next(m["device"] for m in r["mountpoints"] if m["mountpoint"] == "/")
+    assert [(e["spec"], e["device"]) for e in r["fstab"]] == [
+        ("/dev/mapper/root_crypt", root), (f"UUID={luks_guest.facts['boot_uuid']}", "/dev/sda1")]
+
+
+def test_clone_with_a_key_names_the_clone_inside_the_container(luks_guest, libvirt_up, vm_dirs):  # noqa: F811
+    from demo_build import unique_name
+    work = vm_dirs("luks-clone")
+    base = _copy(luks_guest.disk, work / "luks.raw")
+    name = unique_name("t-luks")
+    run = golden_bin("clone", base, "--name", name, "--dir", work / "clones", "--key", KEY, "--json", timeout=900)
+    try:
+        assert run.code == 0, f"golden clone failed ({run.code}):\n{run.err}"
+        _no_secret(run)
+        disk = json.loads(run.out)[0]["disks"][0]
+        g = _appliance()
+        g.add_drive_opts(disk, format="qcow2", readonly=True)
+        g.launch()
+        try:
+            g.cryptsetup_open("/dev/sda2", PASSPHRASE, "back", readonly=True)
+            g.mount_ro("/dev/mapper/back", "/")
+            hostname = g.read_file("/etc/hostname").decode().strip()
+        finally:
+            g.close()
+        assert hostname == name
+        loop = golden_bin("clone", base, "--name", name + "-x", "--dir", work / "x", "--key", KEY,
+                          "--backend", "loop", timeout=300)
+        assert loop.code == 2 and "--backend guestfs" in loop.err, loop.err
+        _no_secret(loop)
+    finally:
+        golden_bin("clone", "--remove-batch", work / "clones", timeout=300)

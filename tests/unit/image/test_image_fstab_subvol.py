@@ -57,3 +57,33 @@ def test_no_os_error_names_the_layers_it_could_not_open(tmp_path):
     assert e.exit_code == 2
     assert str(e) == f"{tmp_path / 'vm.raw'}: no Linux root file system found; could not open " \
                      "LUKS container /dev/sda2 (no key given)"
+
+
+# ---- crypttab names ------------------------------------------------------------------------
+
+from builder.image.fstab import crypttab_names  # noqa: E402
+from builder.image.model import Partition  # noqa: E402
+
+LUKS_UUID = "9c1f3a2e-4d5b-4e6f-8a7b-1c2d3e4f5a6b"
+PARTS = [Partition("/dev/sda1", 1, 0, 1, "primary", "0x83", ""), Partition("/dev/sda2", 2, 1, 1, "primary", "0x83", ""),
+         Partition("/dev/sdb1", 1, 0, 1, "primary", "0x83", "")]
+OPENED = {"/dev/sda2": (LUKS_UUID, "/dev/mapper/luks0-sda2"), "/dev/sdb1": ("", "/dev/mapper/luks0-sdb1")}
+INSIDE = [Filesystem("/dev/mapper/luks0-sda2", "ext4", "", "r-1", 1),
+          Filesystem("/dev/mapper/luks0-sdb1", "xfs", "", "h-1", 1), Filesystem("/dev/sda1", "ext4", "", "b-1", 1)]
+
+
+def test_crypttab_names_map_to_the_opened_containers():
+    text = (f"# <target> <source> <key> <options>\nroot_crypt UUID={LUKS_UUID.upper()} none luks,discard\n"
+            "home_crypt /dev/vdb1 /etc/keys/home.key luks\nswap_crypt /dev/sda3 /dev/urandom swap\n\n")
+    names = crypttab_names(text, OPENED, INSIDE, PARTS)
+    # An unopened container (sda3) gets no name: its fstab entry stays unresolved.
+    assert names == {"/dev/mapper/root_crypt": "/dev/mapper/luks0-sda2",
+                     "/dev/mapper/home_crypt": "/dev/mapper/luks0-sdb1"}
+    assert resolve_spec("/dev/mapper/home_crypt", INSIDE, PARTS, names) == "/dev/mapper/luks0-sdb1"
+    assert resolve_spec("/dev/mapper/swap_crypt", INSIDE, PARTS, names) is None
+    plan, _ = mount_plan(parse_fstab("/dev/mapper/root_crypt / ext4 defaults 0 1\n"
+                                     "/dev/mapper/home_crypt /home xfs defaults 0 2\n"
+                                     "UUID=b-1 /boot ext4 defaults 0 2\n"),
+                         INSIDE, PARTS, "/dev/mapper/luks0-sda2", mapper_names=names)
+    assert [(m.mountpoint, m.device) for m in plan] == [("/", "/dev/mapper/luks0-sda2"), ("/boot", "/dev/sda1"),
+                                                        ("/home", "/dev/mapper/luks0-sdb1")]
