@@ -174,6 +174,9 @@ def _load() -> dict[str, OsEntry]:
     if extra.exists():
         raw.update(yaml.safe_load(extra.read_text()))
     entries: dict[str, OsEntry] = {}
+    for name, value in raw.items():
+        if not isinstance(value, dict):
+            raise InputError(f"{source}: entry {name}: a catalog entry is a map of fields, not {value!r}")
     for name in raw:
         if name.startswith("_"):
             continue
