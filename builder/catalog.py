@@ -114,6 +114,7 @@ class OsEntry(_Facts):
     answer_file: Literal["kickstart", "winnt.sif", "autounattend.xml"]
     pykickstart: str | None = None
     osinfo: tuple[str, ...]
+    cim_os_type: dict[str, int] = {}          # arch -> OVF OperatingSystemSection id; unlisted: 1 (Other)
     boot: BootDialect | None = None
     kickstart: KickstartDialect | None = None
     virt: VirtFacts

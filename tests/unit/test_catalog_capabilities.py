@@ -173,3 +173,15 @@ def test_first_uid_and_sha_crypt_come_from_the_entry(with_catalog, tmp_path):
     assert accounts.uid_min(g, OSInfo(distro="centos", family="rhel", major=6, minor=5)) == 500
     assert accounts.uid_min(g, OSInfo(distro="centos", family="rhel", major=7, minor=5)) == 1000
     assert _crypt(g, OSInfo(distro="centos", major=5, minor=5), "pw")[1] == "sha512-crypt"
+
+
+def test_the_ovf_os_type_is_the_entrys_cim_os_type(with_catalog):
+    from types import SimpleNamespace
+
+    from builder.pipeline import formats
+    with_catalog("  cim_os_type: {x86_64: 101}\n")
+    base = dict(name="t", description="", machine=SimpleNamespace(memory=512, vcpus=1, firmware="bios"),
+                network=SimpleNamespace(mode="none", model=None))
+    assert formats.ovf_system(SimpleNamespace(os="fake1.0", arch="x86_64", **base)).os_type == 101
+    assert formats.ovf_system(SimpleNamespace(os="fedora42", arch="x86_64", **base)).os_type == 36   # LINUX
+    assert formats.ovf_system(SimpleNamespace(os="win10", arch="x86_64", **base)).os_type == 1       # Other
