@@ -11,10 +11,14 @@ import functools
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from builder import paths
 from builder.errors import InputError
+
+
+FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "vfat", "efi", "biosboot")
+FsName = Literal["ext2", "ext3", "ext4", "xfs", "btrfs", "swap", "vfat", "efi", "biosboot"]
 
 
 class _Facts(BaseModel):
@@ -24,7 +28,6 @@ class _Facts(BaseModel):
 class BootDialect(_Facts):
     ks_arg: str                     # ks / inst.ks
     repo_arg: str | None            # method / repo / inst.repo
-    stage2_arg: str | None          # stage2 / inst.stage2
     serial_console: str
     pv_console: str
 
@@ -55,6 +58,12 @@ class KickstartDialect(_Facts):
     finish_commands: tuple[str, ...] = ("poweroff", "reboot", "halt")   # RHEL 3 knows only reboot
     packages_resolvedeps: bool = False        # RHEL 3/4 stop on dependencies without it
     max_nameservers: int = 0                  # what --nameserver keeps (RHEL 3/4: 3, RHEL 5: 2); 0: no limit
+    # What the installer can do, read by the profile rules.
+    filesystems: tuple[FsName, ...] = FILESYSTEMS   # fstypes it installs to
+    lvm: bool = True                          # partitioning scheme lvm
+    repo_command: bool = True                 # the `repo` command (from RHEL 5)
+    oemdrv: bool = True                       # reads a kickstart from an OEMDRV-labelled disk (RHEL 7+)
+    fixed_nic: str | None = None              # the only device its network command configures; None: any
 
 
 class VirtFacts(_Facts):
@@ -62,13 +71,16 @@ class VirtFacts(_Facts):
     virtio: bool
     pv: bool
     pv_kernel_package: str | None
-    pv_needs_pae: bool
     xen_pv_drivers: Literal["none", "kmod", "builtin"]
     xen_pv_extra_packages: tuple[str, ...] = ()
     xen_pv_modules_conf: str | None = None
     xen_pv_min_kernel: str | None = None      # oldest guest kernel the kmod works with (RHEL 3: 2.4.21-60.EL)
     default_disk_bus: str
     default_nic_model: str
+    pv_pci_passthrough: bool = False          # PCI passthrough to a PV guest is supported (RHEL <= 5; guide 15.5)
+    pv_console_getty: bool = False            # the PV console xvc0 needs a getty added (RHEL 5, seed 36.2)
+    xen_pv_blacklist: bool = False            # emulated NIC modules to blacklist once the PV NIC is in (seed 12.3.4)
+    xen_pv_manual_load: bool = False          # kmod-xenpv modules loaded by golden's own boot script (RHEL 3, seed 12.3.2)
 
 
 class WindowsFacts(_Facts):
@@ -84,7 +96,6 @@ class WindowsFacts(_Facts):
     product_key_required: bool = True
     product_key_alphabet: str = "BCDFGHJKMPQRTVWXY2346789"
     image_index: int | None = None            # default install.wim image
-    editions: tuple[str, ...] = ()
 
     def nt_version(self) -> tuple[int, int]:
         major, _, minor = self.nt.partition(".")
@@ -103,16 +114,28 @@ class OsEntry(_Facts):
     answer_file: Literal["kickstart", "winnt.sif", "autounattend.xml"]
     pykickstart: str | None = None
     osinfo: tuple[str, ...]
+    cim_os_type: dict[str, int] = {}          # arch -> OVF OperatingSystemSection id; unlisted: 1 (Other)
     boot: BootDialect | None = None
     kickstart: KickstartDialect | None = None
     virt: VirtFacts
     windows: WindowsFacts | None = None
     timekeeping: dict[str, tuple[str, ...]] = {}
     divider_ok: bool = False
-    firstboot: Literal["rc.local", "systemd", "windows"]
+    uefi: bool = True                         # installs and boots on UEFI firmware
+    # What an installed system is, read by the image steps (builder/image).
+    init: Literal["systemd", "upstart", "sysvinit"] | None = None   # None: not a Linux init (Windows)
+    systemd: int | None = None                # systemd version shipped, when init is systemd
     machine_id: Literal["delete", "empty", "uninitialized", "none"]
+    first_uid: int = 1000                     # UID_MIN when login.defs does not say (RHEL <= 6: 500)
+    sha_crypt: bool = True                    # glibc verifies $6$ hashes (not RHEL 3/4)
     min_memory: int
     min_disk_gb: int
+
+    @model_validator(mode="after")
+    def _systemd_needs_systemd_init(self):
+        if self.systemd is not None and self.init != "systemd":
+            raise ValueError(f"systemd: {self.systemd} is given but init is {self.init}")
+        return self
 
     @property
     def is_windows(self) -> bool:
@@ -152,6 +175,9 @@ def _load() -> dict[str, OsEntry]:
     if extra.exists():
         raw.update(yaml.safe_load(extra.read_text()))
     entries: dict[str, OsEntry] = {}
+    for name, value in raw.items():
+        if not isinstance(value, dict):
+            raise InputError(f"{source}: entry {name}: a catalog entry is a map of fields, not {value!r}")
     for name in raw:
         if name.startswith("_"):
             continue
@@ -175,6 +201,20 @@ def get(os_id: str) -> OsEntry:
     close = difflib.get_close_matches(os_id, list(table), n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else "run `golden os` to list known ids"
     raise InputError(f"unknown os {os_id!r}", hint=hint)
+
+
+def find(distro: str, major: int | None, minor: int | None = None) -> OsEntry | None:
+    """The entry describing an installed `distro` release (an inspected image), if golden knows one.
+
+    A minor release golden does not list takes its major's newest listed entry: the facts read
+    this way (init, first UID, crypt) hold per major release. Without a major, only a distro with
+    a single entry matches.
+    """
+    same = [e for e in _load().values() if e.distro == distro and (major is None or e.major == major)]
+    if major is None:
+        return same[0] if len(same) == 1 else None
+    exact = [e for e in same if e.minor == (minor or 0)]
+    return (exact or sorted(same, key=OsEntry.version_tuple))[-1] if same else None
 
 
 def timekeeping_args(entry: OsEntry, arch: str) -> tuple[str, ...]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from builder.image.osinfo import catalog_entry
+
 
 @dataclass(frozen=True)
 class User:
@@ -43,8 +45,9 @@ def uid_min(h, osi) -> int:
     value = login_defs(h).get("UID_MIN", "")
     if value.isdigit():
         return int(value)
-    # RHEL 7 moved regular users from 500 to 1000.
-    return 500 if osi.family == "rhel" and osi.major is not None and osi.major <= 6 else 1000
+    # useradd's built-in default on the release (RHEL 7 moved regular users from 500 to 1000).
+    entry = catalog_entry(osi)
+    return entry.first_uid if entry is not None else 1000
 
 
 def home_dirs(h) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Iterable
 from builder.errors import InputError
 from builder.image import accounts, firstboot, netconf, sedexpr, shellvars
 from builder.image.changes import Recorder
-from builder.image.osinfo import RHEL_LIKE, OSInfo, apply_hint, detect
+from builder.image.osinfo import OSInfo, apply_hint, catalog_entry, detect
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
@@ -278,8 +278,8 @@ def _ifcfg_hostnames(h, rec: Recorder, name: str) -> None:
 
 def _crypt(h, osi: OSInfo, password: str) -> tuple[str, str]:
     from passlib.hash import md5_crypt, sha512_crypt
-    if osi.distro in RHEL_LIKE and osi.major is not None and osi.major <= 4:
-        # glibc before 2.7 (RHEL 3/4) knows no SHA-crypt.
+    entry = catalog_entry(osi)
+    if entry is not None and not entry.sha_crypt:
         return md5_crypt.hash(password), "md5-crypt"
     rounds = accounts.login_defs(h).get("SHA_CRYPT_MIN_ROUNDS", "")
     # What the guest's own passwd(1) would write: glibc's default of 5000 rounds unless login.defs says more.

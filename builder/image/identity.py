@@ -14,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from builder.image.osinfo import OSInfo
+from builder.image.osinfo import OSInfo, catalog_entry
 
 MACHINE_ID = "/etc/machine-id"
 DBUS_MACHINE_ID = "/var/lib/dbus/machine-id"
@@ -30,9 +30,14 @@ class MachineIdPolicy:
     reason: str
 
 
+_CATALOG_ACTION = {"delete": "remove", "empty": "empty", "uninitialized": "uninitialized"}
+
+
 def machine_id_policy(osi: OSInfo) -> MachineIdPolicy:
-    if osi.distro == "golden-demo":
-        return MachineIdPolicy("uninitialized", "the golden demo OS generates a new id for 'uninitialized'")
+    entry = catalog_entry(osi)
+    if entry is not None and entry.machine_id in _CATALOG_ACTION:
+        return MachineIdPolicy(_CATALOG_ACTION[entry.machine_id],
+                               f"the catalog's machine_id for {entry.name}: {entry.machine_id}")
     if osi.has_systemd:
         v = osi.systemd_version
         if v is None:

@@ -19,11 +19,11 @@ ELF_MACHINES = {2: "sparc", 3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s
 # Files whose ELF header tells the architecture, most telling first.
 ELF_PROBES = ("/bin/sh", "/bin/bash", "/bin/busybox", "/sbin/init", "/bin/ls", "/usr/bin/bash")
 RHEL_LIKE = ("rhel", "centos", "rocky", "almalinux", "ol", "scientific", "circle", "eurolinux")
-# systemd shipped with each major release, for images whose library name does not say.
+# systemd shipped with each major release, for images whose library name does not say; the
+# releases golden installs take theirs from the catalog's `systemd` (systemd_table).
 SYSTEMD_BY_RELEASE = {
-    "rhel": {7: 219, 8: 239, 9: 252, 10: 257},
     "fedora": {28: 238, 29: 239, 30: 241, 31: 243, 32: 245, 33: 246, 34: 248, 35: 249, 36: 250,
-               37: 251, 38: 253, 39: 254, 40: 255, 41: 256, 42: 257},
+               37: 251, 38: 253, 39: 254, 40: 255},
     "debian": {8: 215, 9: 232, 10: 241, 11: 247, 12: 252, 13: 257},
     "ubuntu": {16: 229, 18: 237, 20: 245, 22: 249, 24: 255},
 }
@@ -147,9 +147,30 @@ def detect_systemd_version(h) -> int | None:
     return None
 
 
+def catalog_distro(distro: str) -> str:
+    """The catalog's name for an inspected distro: RHEL rebuilds share RHEL's entries."""
+    return "rhel" if distro in RHEL_LIKE else distro
+
+
+def catalog_entry(osi: OSInfo):
+    """The catalog entry describing the OS in an image, or None for an OS golden does not install."""
+    from builder import catalog
+    return catalog.find(catalog_distro(osi.distro), osi.major, osi.minor)
+
+
+def systemd_table(distro: str) -> dict[int, int]:
+    from builder import catalog
+    key = catalog_distro(distro)
+    table = dict(SYSTEMD_BY_RELEASE.get(key, {}))
+    for entry in catalog.entries().values():
+        if entry.distro == key and entry.systemd is not None:
+            table[entry.major] = entry.systemd
+    return table
+
+
 def systemd_for_release(distro: str, family: str, major: int | None) -> int | None:
-    table = SYSTEMD_BY_RELEASE.get("rhel" if distro in RHEL_LIKE else distro)
-    if table is None or major is None:
+    table = systemd_table(distro)
+    if not table or major is None:
         return None
     if major in table:
         return table[major]
@@ -209,25 +230,27 @@ def detect(h) -> OSInfo:
 
 
 def apply_hint(osi: OSInfo, hint: str | None) -> OSInfo:
-    """Override detection with a catalog id such as 'rhel6.10', 'rhel9', 'fedora42', 'golden-demo'."""
+    """Override detection with a catalog id ('rhel6.10', 'demo') or a release ('rhel9', 'centos7')."""
     if not hint:
         return osi
+    from builder import catalog
+    entry = catalog.entries().get(hint.strip())
+    if entry is not None and not entry.is_windows:
+        return replace(osi, distro=entry.distro, family=_family(entry.distro, ""), major=entry.major,
+                       minor=entry.minor, init=entry.init, systemd_version=entry.systemd)
     m = re.fullmatch(r"([a-z][a-z-]*?)(\d+(?:\.\d+)?)?", hint.strip().lower())
     if not m:
         return osi
     distro = m.group(1).rstrip("-")
     major, minor = _version(m.group(2) or "")
     family = _family(distro, "")
-    if distro == "golden-demo":
-        return replace(osi, distro=distro, family=distro)
     init = osi.init
     systemd = osi.systemd_version
-    if family == "rhel" and major is not None:
-        if distro in RHEL_LIKE and major <= 6:
-            init, systemd = ("upstart" if major == 6 else "sysvinit"), None
-        else:
-            init = "systemd"
-            systemd = systemd_for_release(distro, family, major)
+    known = catalog.find(catalog_distro(distro), major, minor)
+    if known is not None and known.init is not None:
+        init, systemd = known.init, known.systemd
+    elif family == "rhel" and major is not None:
+        init, systemd = "systemd", systemd_for_release(distro, family, major)   # newer than the catalog
     elif major is not None and systemd_for_release(distro, family, major):
         init, systemd = "systemd", systemd_for_release(distro, family, major)
     return replace(osi, distro=distro, family=family, major=major if major is not None else osi.major,

@@ -13,7 +13,7 @@ class Oemdrv(InstallMethod):
 
     def rules(self, p, entry):
         out = iso_not_url(self.name, p)
-        if entry.distro == "rhel" and entry.major < 7:
+        if not entry.kickstart.oemdrv:
             out.append((["install", "method"],
                         f"Anaconda reads an OEMDRV side disk by itself only from RHEL 7; {entry.name} does not",
                         "use method: remaster, ksfloppy or location"))

@@ -60,10 +60,6 @@ def _raise_terminated(signum, frame):
     raise _Terminated()
 
 
-def _os_hint(entry) -> str:
-    return entry.distro if entry.distro == "golden-demo" else f"{entry.distro}{entry.major}.{entry.minor}"
-
-
 def build(profile: str | LoadedProfile, *, connect: str | None = None, force: bool = False,
           keep_failed: bool = False, cwd: Path | None = None, until: str | None = None, on_stage=None,
           on_progress=None, on_event=None) -> BuildOutcome:
@@ -279,7 +275,7 @@ def _image_stages(loaded, layout: BuildLayout, work: Path, keys: StageKeys, cach
 
     p = loaded.profile
     entry = catalog.get(p.os)
-    hint = _os_hint(entry)
+    hint = entry.id                 # the image steps take the OS facts from this catalog entry
     with contextlib.suppress(FileNotFoundError):
         work.unlink()
     base = layout.disks[0]

@@ -34,11 +34,11 @@ def _entry(path: Path, fmt: str, kind: str = "format") -> dict:
 def ovf_system(profile) -> ovf.OvfSystem:
     try:
         entry = catalog.get(profile.os)
-        os_key = entry.distro if entry.distro == "rhel" else entry.id.split(".")[0]
+        os_type = entry.cim_os_type.get(profile.arch, 1)
         os_name = entry.name
     except GoldenError:                    # an OS the catalog does not know still gets an OVA
-        os_key, os_name = profile.os, profile.os
-    return ovf.OvfSystem(name=profile.name, description=profile.description, os_key=os_key, os_name=os_name,
+        os_type, os_name = 1, profile.os
+    return ovf.OvfSystem(name=profile.name, description=profile.description, os_type=os_type, os_name=os_name,
                          is_64bit=profile.arch == "x86_64", memory_mib=int(profile.machine.memory),
                          vcpus=profile.machine.vcpus,
                          nic_model=None if profile.network.mode == "none" else (profile.network.model or "virtio"),

@@ -133,10 +133,9 @@ def _machine(p, entry, add):
             add(["machine", "firmware"], "UEFI guests are x86_64 only here (OVMF)")
         if p.hypervisor == "xen":
             add(["machine", "firmware"], "UEFI is not supported for Xen guests in golden", "use firmware: bios")
-        if entry.family == "linux" and entry.distro == "rhel" and entry.major < 7:
-            add(["machine", "firmware"], f"{entry.name} does not install on UEFI", "use firmware: bios")
-        if entry.is_windows and entry.windows and entry.windows.era == "sif":
-            add(["machine", "firmware"], f"{entry.name} does not boot on UEFI", "use firmware: bios")
+        if not entry.uefi:
+            add(["machine", "firmware"], f"{entry.name} does not {'boot' if entry.is_windows else 'install'} "
+                "on UEFI", "use firmware: bios")
     if p.machine.machine_type == "q35" and p.hypervisor == "xen":
         add(["machine", "machine_type"], "q35 is a KVM/QEMU machine type")
 
@@ -235,7 +234,7 @@ def _hostdevs(p, entry, add):
         seen.setdefault(dev.pci, i)
     if not p.hostdevs or p.hypervisor != "xen":
         return
-    if p.virt == "pv" and entry.distro == "rhel" and entry.major >= 6:
+    if p.virt == "pv" and not entry.virt.pv_pci_passthrough:
         add(["hostdevs"], f"PCI passthrough to a para-virtualized {entry.name} guest is insecure and "
             "unsupported (guide 15.5, HV-14)", "use virt: fv")
     release = p.kickstart.xen_dom0_release if p.kickstart else None
@@ -262,16 +261,13 @@ def _kickstart(p, entry, add):
     for path, fs in fstypes:
         if not fs:
             continue
-        if fs == "xfs" and entry.distro == "rhel" and entry.major < 7:
-            add(path, f"{entry.name} does not install to xfs", "use ext3 or ext4")
-        if fs == "btrfs" and entry.distro == "rhel":
-            add(path, f"{entry.name} does not install to btrfs")
-        if fs == "ext4" and entry.distro == "rhel" and entry.major < 5:
-            add(path, f"{entry.name} has no ext4", "use ext3")
+        if fs not in d.filesystems:
+            add(path, f"{entry.name} does not install to {fs}", "use one of: " + ", ".join(d.filesystems))
         if fs in ("efi",) and p.machine.firmware != "uefi":
             add(path, "an EFI system partition only makes sense with firmware: uefi")
-    if ks.partitioning.scheme == "lvm" and entry.distro == "golden-demo":
-        add(["kickstart", "partitioning", "scheme"], "the demo installer does not do LVM", "use scheme: plain")
+    if ks.partitioning.scheme == "lvm" and not d.lvm:
+        add(["kickstart", "partitioning", "scheme"], f"{entry.name}'s installer does not do LVM "
+            "(catalog: lvm: false)", "use scheme: plain")
     for path, args in ((["kickstart", "bootloader", "append"], ks.bootloader.append),
                        (["install", "extra_args"], p.install.extra_args)):
         if re.search(r"(^|\s)divider=", args) and not entry.divider_ok:
@@ -294,8 +290,9 @@ def _kickstart(p, entry, add):
         add(["kickstart", "network", "nameservers"], f"{entry.name}'s installer keeps only the first "
             f"{d.max_nameservers} of --nameserver; the others would be dropped without a word",
             f"list at most {d.max_nameservers}, or write /etc/resolv.conf in a %post script")
-    if ks.network.device != "eth0" and entry.distro == "golden-demo":
-        add(["kickstart", "network", "device"], "the demo installer configures eth0 only")
+    if d.fixed_nic and ks.network.device != d.fixed_nic:
+        add(["kickstart", "network", "device"], f"{entry.name}'s installer configures {d.fixed_nic} only "
+            "(catalog: fixed_nic)", f"use device: {d.fixed_nic}")
 
 
 def _release(text: str) -> tuple[int, int]:
@@ -314,7 +311,7 @@ def _xen_pv_on_hvm(p, entry, add):
                 "name the kickstart repo that holds it (xen_pv_repo: NAME, one of kickstart.repos), or "
                 "`xen_pv_repo: install` when the install tree carries it")
         elif ks.xen_pv_repo != "install":
-            if entry.major < 5:
+            if not entry.kickstart.repo_command:
                 add(["kickstart", "xen_pv_repo"], f"{entry.name}'s kickstart has no repo command, so kmod-xenpv "
                     "can only come from the install tree", "add it to the tree and set xen_pv_repo: install")
             elif ks.xen_pv_repo not in repos:

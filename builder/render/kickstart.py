@@ -171,8 +171,8 @@ def _xenpv(loaded: LoadedProfile, entry: OsEntry):
     return {
         "nics": ["eth0"],
         "modules_conf": entry.virt.xen_pv_modules_conf or "/etc/modprobe.conf",
-        "blacklist": entry.major == 5,
-        "rhel3": entry.major == 3,
+        "blacklist": entry.virt.xen_pv_blacklist,
+        "manual_load": entry.virt.xen_pv_manual_load,
         # 2.4.21-60.EL -> ("2.4.21", 60): RHEL 3 kernels differ only in the release number.
         "min_kernel": min_kernel,
         "min_version": version,
@@ -203,7 +203,7 @@ def context(loaded: LoadedProfile, entry: OsEntry, host: HostFacts) -> dict:
         "storage_lines": storage_lines(loaded, entry),
         "bootloader_append": " ".join(kernel_args(loaded, entry, host)),
         "packages": _packages(loaded, entry),
-        "pv_console_getty": p.virt == "pv" and entry.major == 5,
+        "pv_console_getty": p.virt == "pv" and entry.virt.pv_console_getty,
         "xenpv": _xenpv(loaded, entry),
         # A release without poweroff/halt reboots; virt-install's install domain stops on reboot as well.
         "finish_command": ks.finish if ks.finish in d.finish_commands else d.finish_commands[0],

@@ -16,15 +16,6 @@ VSSD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSetti
 NSMAP = {None: OVF, "ovf": OVF, "rasd": RASD, "vssd": VSSD}
 VMDK_STREAM = "http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"
 
-# CIM_OperatingSystem.OSType values; anything not listed is 1 (Other) with a description.
-_OS_TYPES = {
-    ("rhel", False): 79, ("rhel", True): 80,
-    ("winxp", False): 67, ("winxp", True): 71,
-    ("win2k3", False): 69, ("win2k3", True): 70,
-    ("win2k8", False): 76, ("win2k8", True): 77,
-}
-_LINUX = 36
-
 # RASD ResourceType and the controller each guest bus maps to.
 CPU, MEMORY, IDE, SCSI, NIC, DISK = 3, 4, 5, 6, 10, 17
 _CONTROLLER = {"ide": (IDE, "PIIX4"), "sata": (20, "AHCI"), "scsi": (SCSI, "lsilogic"),
@@ -44,19 +35,13 @@ class OvfDisk:
 class OvfSystem:
     name: str
     description: str
-    os_key: str          # catalog distro or os id (rhel, winxp, ...)
+    os_type: int         # CIM_OperatingSystem.OSType (the catalog's cim_os_type); 1: Other
     os_name: str
     is_64bit: bool
     memory_mib: int
     vcpus: int
     nic_model: str | None   # None: no network adapter
     firmware: str = "bios"
-
-
-def os_type(os_key: str, is_64bit: bool) -> int:
-    if (os_key, is_64bit) in _OS_TYPES:
-        return _OS_TYPES[(os_key, is_64bit)]
-    return _LINUX if os_key in ("linux", "demo", "fedora", "centos") else 1
 
 
 def _o(tag: str) -> str:
@@ -97,7 +82,7 @@ def descriptor(system: OvfSystem, disks: list[OvfDisk]) -> bytes:
     vs = _sub(env, _o("VirtualSystem"), id=system.name)
     _sub(vs, _o("Info"), system.description or f"golden image {system.name}")
     _sub(vs, _o("Name"), system.name)
-    os_el = _sub(vs, _o("OperatingSystemSection"), id=os_type(system.os_key, system.is_64bit))
+    os_el = _sub(vs, _o("OperatingSystemSection"), id=system.os_type)
     _sub(os_el, _o("Info"), "Guest operating system")
     _sub(os_el, _o("Description"), system.os_name)
 

@@ -42,7 +42,7 @@ def representative(os_id: str, **overrides) -> dict:
     }
     if entry.kickstart.selinux:
         data["kickstart"]["selinux"] = "enforcing"
-    if entry.distro == "golden-demo":
+    if not entry.kickstart.lvm:
         data["kickstart"]["partitioning"] = {"scheme": "plain"}
     for key, value in overrides.items():
         data[key] = value
