@@ -123,6 +123,29 @@ def _appliance():
     return g
 
 
+def configure(g, hostname: str, machine_id: str, fstab: str) -> None:
+    """Identity, locale, systemd-networkd on DHCP and the (disabled) probe unit: what a boot test needs."""
+    g.write("/etc/hostname", f"{hostname}\n")
+    g.write("/etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {hostname}\n::1 localhost ip6-localhost\n")
+    g.write("/etc/machine-id", f"{machine_id}\n")
+    g.write("/etc/fstab", fstab)
+    g.write("/etc/default/locale", "LANG=C.UTF-8\n")
+    g.write("/etc/locale.conf", "LANG=C.UTF-8\n")
+    g.mkdir_p("/etc/systemd/network")
+    g.write("/etc/systemd/network/20-dhcp.network", NETWORK)
+    # What `systemctl enable systemd-networkd` would link (no systemd to ask on the host).
+    for unit, target in (("systemd-networkd.service", "multi-user.target"),
+                         ("systemd-networkd.socket", "sockets.target"),
+                         ("systemd-networkd-wait-online.service", "network-online.target")):
+        g.mkdir_p(f"/etc/systemd/system/{target}.wants")
+        g.ln_sf(f"{UNITS}/{unit}", f"/etc/systemd/system/{target}.wants/{unit}")
+    g.ln_sf(f"{UNITS}/systemd-networkd.service", "/etc/systemd/system/dbus-org.freedesktop.network1.service")
+    g.write("/etc/systemd/system/golden-probe.service", PROBE_UNIT)
+    g.mkdir_p("/usr/local/sbin")
+    g.write("/usr/local/sbin/golden-probe", PROBE_SCRIPT)
+    g.chmod(0o755, "/usr/local/sbin/golden-probe")
+
+
 def _fill_disk(disk: Path, tarball: Path, out: Path) -> dict:
     with open(disk, "wb") as f:
         f.truncate(DISK_SIZE)
@@ -139,25 +162,7 @@ def _fill_disk(disk: Path, tarball: Path, out: Path) -> dict:
         g.mount("/dev/vg0/root", "/")
         # xattrs keep file capabilities (ping and friends) as dpkg set them.
         g.tar_in(str(tarball), "/", xattrs=True, acls=True)
-        g.write("/etc/hostname", f"{HOSTNAME}\n")
-        g.write("/etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {HOSTNAME}\n::1 localhost ip6-localhost\n")
-        g.write("/etc/machine-id", f"{MACHINE_ID}\n")
-        g.write("/etc/fstab", FSTAB)
-        g.write("/etc/default/locale", "LANG=C.UTF-8\n")
-        g.write("/etc/locale.conf", "LANG=C.UTF-8\n")
-        g.mkdir_p("/etc/systemd/network")
-        g.write("/etc/systemd/network/20-dhcp.network", NETWORK)
-        # What `systemctl enable systemd-networkd` would link (no systemd to ask on the host).
-        for unit, target in (("systemd-networkd.service", "multi-user.target"),
-                             ("systemd-networkd.socket", "sockets.target"),
-                             ("systemd-networkd-wait-online.service", "network-online.target")):
-            g.mkdir_p(f"/etc/systemd/system/{target}.wants")
-            g.ln_sf(f"{UNITS}/{unit}", f"/etc/systemd/system/{target}.wants/{unit}")
-        g.ln_sf(f"{UNITS}/systemd-networkd.service", "/etc/systemd/system/dbus-org.freedesktop.network1.service")
-        g.write("/etc/systemd/system/golden-probe.service", PROBE_UNIT)
-        g.mkdir_p("/usr/local/sbin")
-        g.write("/usr/local/sbin/golden-probe", PROBE_SCRIPT)
-        g.chmod(0o755, "/usr/local/sbin/golden-probe")
+        configure(g, HOSTNAME, MACHINE_ID, FSTAB)
         # Counted by the guest's own dpkg, not by our parsing of its database.
         packages = len([s for s in g.sh("dpkg-query -W -f='${db:Status-Abbrev}\\n'").splitlines()
                         if s.startswith("ii")])
