@@ -133,7 +133,8 @@ def test_clone_with_a_key_names_the_clone_inside_the_container(luks_guest, libvi
     work = vm_dirs("luks-clone")
     base = _copy(luks_guest.disk, work / "luks.raw")
     name = unique_name("t-luks")
-    run = golden_bin("clone", base, "--name", name, "--dir", work / "clones", "--key", KEY, "--json", timeout=900)
+    run = golden_bin("clone", base, "--name", f"{name}-{{n}}", "--dir", work / "clones", "--key", KEY, "--json",
+                     timeout=900)
     try:
         assert run.code == 0, f"golden clone failed ({run.code}):\n{run.err}"
         _no_secret(run)
@@ -147,8 +148,8 @@ def test_clone_with_a_key_names_the_clone_inside_the_container(luks_guest, libvi
             hostname = g.read_file("/etc/hostname").decode().strip()
         finally:
             g.close()
-        assert hostname == name
-        loop = golden_bin("clone", base, "--name", name + "-x", "--dir", work / "x", "--key", KEY,
+        assert hostname == f"{name}-1"
+        loop = golden_bin("clone", base, "--name", name + "-x{n}", "--dir", work / "x", "--key", KEY,
                           "--backend", "loop", timeout=300)
         assert loop.code == 2 and "--backend guestfs" in loop.err, loop.err
         _no_secret(loop)
