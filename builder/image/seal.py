@@ -330,6 +330,9 @@ def _lvm_uuids(ctx: Context) -> None:
     if not before.vgs:
         return
     if rec.dry_run:
+        refusal = h.lvm_uuid_refusal()
+        if refusal:
+            ctx.notes.append(f"a real run exits before any change: {refusal}")
         for pv in before.pvs:
             rec.note(pv.device, "pv uuid", f"{pv.uuid} -> a new random UUID")
         for vg in before.vgs:

@@ -14,6 +14,8 @@ import pytest
 
 from builder.errors import InputError
 from builder.image.seal import seal, select
+from builder.image import loop
+from builder.image.diskfile import DiskFile
 from builder.image.lvm import dashed
 from builder.image.model import Layout, LvmInfo, PhysicalVolume, VolumeGroup
 from tests.unit.treeguest import TreeGuest, tree
@@ -115,3 +117,19 @@ def test_a_refusing_backend_stops_the_seal_before_any_change(tmp_path):
     assert (tmp_path / "var/lib/systemd/random-seed").exists() and g.calls == 0
     # Skipping it is the way out the hint names.
     assert seal(g, only=["random-seed"])["operations"][0]["result"] == "changed"
+
+
+def test_dry_run_on_a_refusing_backend_says_so(tmp_path):
+    g = _guest(tmp_path, refusal="the host runs udev")
+    op = seal(g, only=["lvm-uuids"], dry_run=True)["operations"][0]
+    assert op["result"] == "would change" and "udev" in " ".join(op["notes"])
+
+
+def test_loop_backend_refuses_only_lvm_guests_on_a_udev_host(tmp_path, monkeypatch):
+    g = loop.LoopGuest(DiskFile(tmp_path / "disk.raw", "raw", 0, ()), False, str(tmp_path / "disk.raw"), tmp_path)
+    monkeypatch.setattr(loop, "UDEV_CONTROL", str(tmp_path / "udev-control"))
+    assert g.lvm_uuid_refusal() is None                     # no LVM: nothing to refuse
+    g.layout = LvmTree(tmp_path).layout
+    assert g.lvm_uuid_refusal() is None                     # no udev: host LVM, filtered, is safe
+    (tmp_path / "udev-control").touch()
+    assert "udev" in g.lvm_uuid_refusal()
