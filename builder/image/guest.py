@@ -90,6 +90,20 @@ class Guest:
             Filesystem(f.device, f.fstype, f.label, new_uuid, f.size) if f.device == device else f
             for f in self.layout.filesystems]
 
+    def lvm_uuid_refusal(self) -> str | None:
+        """Why this backend cannot give this guest's LVM new UUIDs, or None if it can."""
+        return None
+
+    def new_lvm_uuids(self) -> None:
+        """Give every PV and VG of this guest a new random UUID; `lvm()` reports the new ones after.
+
+        LV names, LV UUIDs and the data on them stay, so /dev/VG/LV paths and
+        file system UUIDs still match.
+        """
+        self._require_rw()
+        if self.layout.lvm.vgs:
+            self.layout.lvm = self._new_lvm_uuids()
+
     # ---- reading ------------------------------------------------------------------
 
     def resolve(self, path: str) -> str:
@@ -341,3 +355,4 @@ class Guest:
     def _getxattr(self, path: str, name: str) -> bytes | None: raise NotImplementedError
     def _setxattr(self, path: str, name: str, value: bytes) -> None: raise NotImplementedError
     def _set_fs_uuid(self, device: str, new_uuid: str) -> None: raise NotImplementedError
+    def _new_lvm_uuids(self) -> LvmInfo: raise NotImplementedError

@@ -557,6 +557,38 @@ class GuestfsGuest(Guest):
     def _setxattr(self, path, name, value):
         self._call(self._g.lsetxattr, name, value, len(value), path, path=path)
 
+    # ---- LVM identity (seal's lvm-uuids) -----------------------------------------------
+
+    def _new_lvm_uuids(self) -> LvmInfo:
+        """New PV and VG UUIDs, one device and one VG at a time.
+
+        Not pvchange_uuid_all/vgchange_uuid_all: the appliance may hold other
+        guests of the batch, whose PVs must keep theirs. LVM refuses a new VG
+        UUID while LVs are active (their device-mapper UUIDs embed it), so the
+        guest is unmounted and its VGs deactivated around the change.
+        """
+        g = self._g
+        mine = self.layout.lvm
+        names = [vg.name for vg in mine.vgs]
+        self._s.activate(self)
+        g.umount_all()
+        self._s.active = None
+        try:
+            if self._s.lvm_filter_needed:
+                g.lvm_set_filter(self.appliance_devices())
+            g.vg_activate(False, names)
+            for name in names:
+                g.vgchange_uuid(name)
+            for pv in mine.pvs:
+                g.pvchange_uuid(self._to_appliance(pv.device))
+        except RuntimeError as e:
+            raise HostError(f"could not give {self.image}'s LVM new UUIDs: {e}") from None
+        finally:
+            g.vg_activate(True, names)
+            self._s._lvm_reports = None
+            self._s.activate(self)
+        return self._lvm()
+
 
 class _DeviceReader:
     """A read-only file object over an appliance device, for the partition table parser."""

@@ -34,6 +34,8 @@ from builder.image.probe import probe
 
 log = logging.getLogger("golden.image")
 
+UDEV_CONTROL = "/run/udev/control"
+
 
 class LoopUnsupported(Exception):
     """This image needs something the loop backend cannot do; guestfs can."""
@@ -286,6 +288,43 @@ class LoopGuest(Guest):
             for m, target in mounted:
                 self._kernel_mount(m.device, m.fstype, target, readonly=self.readonly)
                 self._mounted.append((m, target))
+
+    def lvm_uuid_refusal(self) -> str | None:
+        if self.layout.lvm.vgs and os.path.exists(UDEV_CONTROL):
+            # A PV attached to a loop device is a udev event, and lvm2's udev rules
+            # autoactivate its VG into the host's LVM, the clash lvm.py avoids.
+            return "the host runs udev, which would activate the guest's VG when its PV is attached"
+        return None
+
+    def _new_lvm_uuids(self):
+        """New PV and VG UUIDs through the host's LVM, seeing only this guest's PVs.
+
+        Only the PV label and metadata area (before the first extent) are
+        written, never an LV's extents, so the LVs mounted from their own loop
+        devices are left alone. No VG is activated (--driverloaded n).
+        """
+        refusal = self.lvm_uuid_refusal()
+        if refusal:
+            raise HostError(f"the loop backend cannot change LVM UUIDs here: {refusal}",
+                            hint="use `--backend guestfs`, or `--skip lvm-uuids`")
+        info = self.layout.lvm
+        pvs = [pv.device for pv in info.pvs]
+        try:
+            loops = [self._attach(dev, readonly=False) for dev in pvs]
+            accept = ",".join(f'"a|^{loop}$|"' for loop in loops)
+            lvm = ["--driverloaded", "n", "--config",
+                   f'devices{{filter=[{accept},"r|.*|"] global_filter=[{accept},"r|.*|"] use_devicesfile=0 '
+                   f'obtain_device_list_from_udev=0}} backup{{backup=0 archive=0}} '
+                   f'activation{{udev_sync=0 udev_rules=0 monitoring=0}}']
+            for vg in info.vgs:
+                run(["vgchange", "-u", *lvm, vg.name], what=f"vgchange -u {vg.name}")
+            for loop in loops:
+                run(["pvchange", "-u", *lvm, loop], what=f"pvchange -u {loop}")
+        finally:
+            for dev in pvs:
+                self._detach(dev)
+        with open(self._view, "rb") as f:
+            return read_lvm(f, [(dev, self._extents[dev].offset, self._extents[dev].size) for dev in pvs]).info
 
     # ---- file primitives on the host side of the mounts ------------------------
 

@@ -316,6 +316,46 @@ def _lvm_devices(ctx: Context) -> None:
     ctx.rec.remove("/etc/lvm/devices/system.devices")
 
 
+# Nothing a booting guest reads names a PV or VG by UUID, so new ones need no other edit:
+# fstab and the kernel command line name LVs as /dev/VG/LV, /dev/mapper/VG-LV or by file
+# system UUID (which stays); initramfs hooks (Debian's lvm2, dracut's rd.lvm.vg/rd.lvm.lv)
+# activate VGs by name; lvm.conf filters match device paths. The one exception is the
+# devices file, whose PVID= fields are PV UUIDs: it is rewritten when it is still there
+# (lvm-system-devices, which runs first, removes it by default).
+@operation("lvm-uuids", "Give every LVM physical volume and volume group of the guest a new UUID, so "
+                        "clones do not share them (LV names and file systems stay)")
+def _lvm_uuids(ctx: Context) -> None:
+    h, rec = ctx.h, ctx.rec
+    before = h.lvm()
+    if not before.vgs:
+        return
+    if rec.dry_run:
+        refusal = h.lvm_uuid_refusal()
+        if refusal:
+            ctx.notes.append(f"a real run exits before any change: {refusal}")
+        for pv in before.pvs:
+            rec.note(pv.device, "pv uuid", f"{pv.uuid} -> a new random UUID")
+        for vg in before.vgs:
+            rec.note(f"/dev/{vg.name}", "vg uuid", f"{vg.uuid} -> a new random UUID")
+        return
+    h.new_lvm_uuids()
+    after = h.lvm()
+    new_pv = {pv.device: pv.uuid for pv in after.pvs}
+    new_vg = {vg.name: vg.uuid for vg in after.vgs}
+    for pv in before.pvs:
+        rec.note(pv.device, "pv uuid", f"{pv.uuid} -> {new_pv.get(pv.device, '?')}")
+    for vg in before.vgs:
+        rec.note(f"/dev/{vg.name}", "vg uuid", f"{vg.uuid} -> {new_vg.get(vg.name, '?')}")
+    devices = "/etc/lvm/devices/system.devices"
+    if h.is_file(devices):
+        renamed = {pv.uuid.replace("-", ""): new_pv[pv.device].replace("-", "")
+                   for pv in before.pvs if pv.device in new_pv}
+        text = h.read_text(devices)
+        new_text = re.sub(r"(?<=PVID=)(\w+)", lambda m: renamed.get(m.group(1), m.group(1)), text)
+        if new_text != text:
+            rec.edit(devices, new_text, "PVID= follows the new PV UUIDs")
+
+
 @operation("blkid-tab", "Remove the blkid cache")
 def _blkid(ctx: Context) -> None:
     for path in ("/etc/blkid/blkid.tab", "/etc/blkid/blkid.tab.old", "/etc/blkid.tab", "/etc/blkid.tab.old"):
@@ -524,6 +564,11 @@ def seal(h, only: Iterable[str] | None = None, skip: Iterable[str] | None = None
     osi = apply_hint(detect(h), os_hint)
     if not dry_run:
         h._require_rw()
+        refusal = h.lvm_uuid_refusal() if "lvm-uuids" in names else None
+        if refusal:
+            # Before any operation runs: a seal that stops half-way leaves a half-sealed image.
+            raise InputError(f"the {h.backend} backend cannot run lvm-uuids on this image: {refusal}",
+                             where=str(h.image), hint="use `--backend guestfs`, or `--skip lvm-uuids`")
     report = {"os": {"distro": osi.distro, "version": osi.version, "init": osi.init,
                      "systemd_version": osi.systemd_version},
               "dry_run": dry_run, "operations": []}

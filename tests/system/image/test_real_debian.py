@@ -100,6 +100,15 @@ def test_sealed_machine_id_new(debian_guest, sealed):  # noqa: F811
     assert "policy empty" in notes and "systemd-firstboot.service" in notes, notes
 
 
+def test_sealed_boots_with_new_lvm_uuids(sealed):
+    # The root LV is found by VG/LV name in the initramfs: new PV and VG UUIDs must not stop the boot.
+    op = sealed["seal"]["lvm-uuids"]
+    assert op["result"] == "changed"
+    assert {c["action"] for c in op["changes"]} == {"pv uuid", "vg uuid"}
+    assert all(old != new for old, new in (c["detail"].split(" -> ") for c in op["changes"]))
+    assert sealed["ssh"] == "active" and "done" in sealed
+
+
 def test_seal_says_how_the_host_keys_come_back(sealed):
     notes = " ".join(sealed["seal"]["ssh-hostkeys"]["notes"])
     assert "golden-ssh-hostkeys.service runs `ssh-keygen -A`" in notes, notes
