@@ -329,10 +329,13 @@ def _lvm_uuids(ctx: Context) -> None:
     before = h.lvm()
     if not before.vgs:
         return
+    refusal = h.lvm_uuid_refusal()
+    if refusal and not rec.dry_run:
+        ctx.notes.append(f"not done: {refusal}; `golden seal --backend guestfs --only lvm-uuids` does it")
+        return
     if rec.dry_run:
-        refusal = h.lvm_uuid_refusal()
         if refusal:
-            ctx.notes.append(f"a real run exits before any change: {refusal}")
+            ctx.notes.append(f"not done by this backend: {refusal}")
         for pv in before.pvs:
             rec.note(pv.device, "pv uuid", f"{pv.uuid} -> a new random UUID")
         for vg in before.vgs:
@@ -564,11 +567,12 @@ def seal(h, only: Iterable[str] | None = None, skip: Iterable[str] | None = None
     osi = apply_hint(detect(h), os_hint)
     if not dry_run:
         h._require_rw()
-        refusal = h.lvm_uuid_refusal() if "lvm-uuids" in names else None
+        # Asked for by name, it is refused before any operation runs (a seal that stops half-way leaves
+        # a half-sealed image); as a default it is left out with a note, so a build on a udev host still seals.
+        refusal = h.lvm_uuid_refusal() if "lvm-uuids" in (only or ()) else None
         if refusal:
-            # Before any operation runs: a seal that stops half-way leaves a half-sealed image.
             raise InputError(f"the {h.backend} backend cannot run lvm-uuids on this image: {refusal}",
-                             where=str(h.image), hint="use `--backend guestfs`, or `--skip lvm-uuids`")
+                             where=str(h.image), hint="use `--backend guestfs`")
     report = {"os": {"distro": osi.distro, "version": osi.version, "init": osi.init,
                      "systemd_version": osi.systemd_version},
               "dry_run": dry_run, "operations": []}

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from builder.errors import InputError
-from builder.image.seal import seal, select
+from builder.image.seal import OPERATIONS, seal, select
 from builder.image import loop
 from builder.image.diskfile import DiskFile
 from builder.image.lvm import dashed
@@ -110,13 +110,16 @@ def test_a_kept_devices_file_follows_the_new_pvid(tmp_path):
     assert f"PVID={g.lvm().pvs[0].uuid.replace('-', '')} PART=2" in text
 
 
-def test_a_refusing_backend_stops_the_seal_before_any_change(tmp_path):
+def test_a_refusing_backend_refuses_lvm_uuids_by_name_and_notes_it_by_default(tmp_path):
     g = _guest(tmp_path, {"/var/lib/systemd/random-seed": "seed"}, refusal="the host runs udev")
     with pytest.raises(InputError, match="cannot run lvm-uuids.*udev"):
         seal(g, only=["random-seed", "lvm-uuids"])
     assert (tmp_path / "var/lib/systemd/random-seed").exists() and g.calls == 0
-    # Skipping it is the way out the hint names.
-    assert seal(g, only=["random-seed"])["operations"][0]["result"] == "changed"
+    # As a default operation it is left out with a note, and the rest of the seal runs.
+    report = seal(g, only=None, skip=[n for n in OPERATIONS if n not in ("random-seed", "lvm-uuids")])
+    ops = {op["name"]: op for op in report["operations"]}
+    assert ops["random-seed"]["result"] == "changed" and g.calls == 0
+    assert ops["lvm-uuids"]["result"] != "changed" and "--backend guestfs" in " ".join(ops["lvm-uuids"]["notes"])
 
 
 def test_dry_run_on_a_refusing_backend_says_so(tmp_path):
