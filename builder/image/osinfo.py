@@ -253,5 +253,8 @@ def apply_hint(osi: OSInfo, hint: str | None) -> OSInfo:
         init, systemd = "systemd", systemd_for_release(distro, family, major)   # newer than the catalog
     elif major is not None and systemd_for_release(distro, family, major):
         init, systemd = "systemd", systemd_for_release(distro, family, major)
+    if major is None and known is not None:
+        # A bare distro the catalog lists once ('golden-demo') is that entry's release.
+        major, minor = known.major, known.minor
     return replace(osi, distro=distro, family=family, major=major if major is not None else osi.major,
                    minor=minor if major is not None else osi.minor, init=init, systemd_version=systemd)
