@@ -28,9 +28,9 @@ MARK = b"golden-identity"
 _INITS = ("/sbin/init", "/usr/sbin/init", "/init")
 _SCRIPT_MAX = 256 << 10
 
-SCRIPT = r"""#!/bin/sh
-# Installed by golden clone: prints this clone's identity once, for `golden verify`.
-ssh_state() {
+# sshd's state (and whether its start is still queued), as the beacon reports it; the guest agent
+# path (agent.py) runs the same check.
+SSH_STATE = r"""ssh_state() {
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         for u in ssh sshd; do
             s=$(systemctl is-active "$u" 2>/dev/null)
@@ -51,7 +51,11 @@ ssh_state() {
 queued() {
     systemctl list-jobs --no-legend 2>/dev/null | grep -Eq '(^|[[:space:]])sshd?[.]service[[:space:]]'
 }
-i=0
+"""
+
+SCRIPT = r"""#!/bin/sh
+# Installed by golden clone: prints this clone's identity once, for `golden verify`.
+""" + SSH_STATE + r"""i=0
 while [ $i -lt 120 ]; do
     case $(ssh_state) in
         activating|deactivating) ;;

@@ -17,6 +17,7 @@ from pathlib import Path
 from lxml import etree
 
 GOLDEN_NS = "https://golden.invalid/xmlns/clone/1"
+AGENT_CHANNEL = "org.qemu.guest_agent.0"
 # A kernel command line that starts an installer: direct kernel boot left over from the install.
 INSTALLER_ARGS = re.compile(r"(^|\s)(inst\.)?(ks|repo|stage2|method)=|(^|\s)inst\.")
 
@@ -131,6 +132,7 @@ def rewrite(template: etree._Element, spec: CloneSpec) -> str:
             graphics.set("port", "-1")
             graphics.set("autoport", "yes")
     _serial_logs(root, spec.serial_log)
+    _agent_channel(root)
     for channel in root.findall("./devices/channel"):
         source = channel.find("source")
         if source is not None and source.get("path"):
@@ -151,6 +153,21 @@ def rewrite(template: etree._Element, spec: CloneSpec) -> str:
     if spec.batch is not None:
         clone.set("batch", str(spec.batch))
     return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+def _agent_channel(root: etree._Element) -> None:
+    """The QEMU guest agent's virtio-serial port, through which `golden verify` asks a clone who it is.
+
+    libvirt picks the host socket; a guest without qemu-guest-agent just has an unused port.
+    Xen domains have no virtio-serial.
+    """
+    if root.get("type") == "xen":
+        return
+    devices = root.find("devices")
+    if any(t.get("name") == AGENT_CHANNEL for t in devices.findall("./channel/target")):
+        return
+    channel = etree.SubElement(devices, "channel", type="unix")
+    etree.SubElement(channel, "target", type="virtio", name=AGENT_CHANNEL)
 
 
 def _serial_logs(root: etree._Element, serial_log: Path | None) -> None:

@@ -1,6 +1,8 @@
 """`golden verify`: boot clones and check the identity each one reports.
 
-A clone proves itself on its serial console: the guest prints one line,
+A clone proves itself through the QEMU guest agent where the guest runs one
+(builder/clone/agent.py; `golden clone` adds the agent's channel), else on
+its serial console: the guest prints one line,
 `golden-identity hostname=... mac=... machine-id=... uuid=...`, at boot. The
 demo image's init does; in any other guest `golden clone` installs a one-shot
 beacon (builder/clone/beacon.py) that prints it at the clone's first boot,
@@ -23,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from builder.clone import records
+from builder.clone import agent, records
 from builder.clone.domainxml import expected_identity
 from builder.errors import InputError
 from builder.virt.watchdog import SerialTail
@@ -33,6 +35,8 @@ UNIQUE_KEYS = ("hostname", "mac", "machine-id", "uuid", "ssh-ed25519", "sid")
 # A machine SID: S-1-5-21 and three sub-authorities, without a RID.
 _SID = re.compile(r"S-1-5-21-\d+-\d+-\d+")
 DEFAULT_TIMEOUT = 300.0
+# Seconds between guest agent polls while the boot goes on.
+AGENT_POLL = 2.0
 
 
 @dataclass
@@ -92,11 +96,16 @@ def _boot_and_read(dom, log_path: Path, timeout: float) -> tuple[dict, list[str]
     except libvirt.libvirtError as exc:
         return {}, [], time.monotonic() - started, str(exc).strip()
     found: dict = {}
+    has_agent = agent.CHANNEL in dom.XMLDesc(0)
+    next_poll = started + AGENT_POLL
     try:
         while time.monotonic() - started < timeout:
             for line in tail.read():
                 if not found and IDENTITY.search(line):
                     found = parse_identity(line)
+            if not found and has_agent and time.monotonic() >= next_poll:
+                found = agent.identity(dom) or {}
+                next_poll = time.monotonic() + AGENT_POLL
             if found or not dom.isActive():
                 break
             time.sleep(0.5)
@@ -105,7 +114,7 @@ def _boot_and_read(dom, log_path: Path, timeout: float) -> tuple[dict, list[str]
                 if not found and IDENTITY.search(line):
                     found = parse_identity(line)
         # A guest that powers itself off after the line is given a moment to do it.
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + (15 if found.get("via") != "agent" else 0)
         while found and time.monotonic() < deadline and dom.isActive():
             time.sleep(0.5)
     finally:
@@ -148,8 +157,8 @@ def _check_one(dom, timeout: float) -> Verdict:
     if error:
         verdict.problems.append(f"could not start: {error}")
     elif not reported:
-        verdict.problems.append(f"no golden-identity line on the serial console within {timeout:.0f} s; "
-                                "last lines: " + " | ".join(tail[-5:]))
+        verdict.problems.append(f"no answer from the guest agent and no golden-identity line on the serial "
+                                f"console within {timeout:.0f} s; last lines: " + " | ".join(tail[-5:]))
     else:
         verdict.problems += compare(expected, reported)
     verdict.ok = not verdict.problems

@@ -48,13 +48,13 @@ class LayoutGuests:
     facts: dict             # per layout: fs uuid, host key digests, md array uuid
 
 
-def tarball(cache: Path) -> Path:
-    key = hashlib.sha256("\n".join((SUITE, *LAYOUT_PACKAGES)).encode()).hexdigest()[:16]
+def tarball(cache: Path, packages: tuple[str, ...] = LAYOUT_PACKAGES) -> Path:
+    key = hashlib.sha256("\n".join((SUITE, *packages)).encode()).hexdigest()[:16]
     path = cache / f"debian12-rootfs-{key}.tar"
     if not path.exists():
         import debian_guest
         saved = debian_guest.PACKAGES
-        debian_guest.PACKAGES = LAYOUT_PACKAGES       # mmdebstrap reads the module's list
+        debian_guest.PACKAGES = packages              # mmdebstrap reads the module's list
         try:
             mmdebstrap(path)
         finally:
@@ -111,17 +111,17 @@ def _md(g, tar: Path, dev: str) -> dict:
 
 
 def cached_disks(prefix: str, recipe: Path, disks: list[tuple[str, int]], fill,
-                 cache: Path = CACHE) -> tuple[Path, dict]:
+                 cache: Path = CACHE, packages: tuple[str, ...] = LAYOUT_PACKAGES) -> tuple[Path, dict]:
     """Blank raw `disks` filled by `fill(g, tarball)` in one appliance launch (each costs about 30 s
     under TCG), cached as CACHE/PREFIX-KEY by the package list and the `recipe` file that fills them.
     Returns that folder and the facts `fill` returned."""
     cache.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256("\n".join((SUITE, *LAYOUT_PACKAGES)).encode())
+    h = hashlib.sha256("\n".join((SUITE, *packages)).encode())
     h.update(recipe.read_bytes())
     final = cache / f"{prefix}-{h.hexdigest()[:16]}"
     meta = final / "guests.json"
     if not meta.exists():
-        tar = tarball(cache)
+        tar = tarball(cache, packages)
         work = Path(tempfile.mkdtemp(prefix=final.name + ".tmp", dir=cache))
         try:
             for name, size in disks:

@@ -10,7 +10,8 @@ two raw disks inside one libguestfs appliance launch:
   logs, so a test can tell the two-disk guest was opened whole.
 
 It boots (direct kernel boot of its own kernel and initrd, `root=UUID=`),
-with the same networkd setup and probe unit as debian_guest.py. Cached under
+with the same networkd setup and probe unit as debian_guest.py, and runs
+the QEMU guest agent. Cached under
 CACHE by this file's text and the package list.
 """
 
@@ -26,8 +27,11 @@ from pathlib import Path
 import pytest
 
 from debian_guest import CACHE, configure
-from debian_layouts import cached_disks, tarball
+from debian_layouts import LAYOUT_PACKAGES, cached_disks, tarball
 
+# qemu-guest-agent: `golden verify` asks this guest through the agent (the LVM guest answers
+# through the beacon). Its udev rule starts it when the clone's agent channel appears.
+PACKAGES = (*LAYOUT_PACKAGES, "qemu-guest-agent")
 HOSTNAME = "debtwodisk"
 MACHINE_ID = "2d15c0de2d15c0de2d15c0de2d15c0de"
 SYS_SIZE = 3 << 30
@@ -83,8 +87,8 @@ def _boot_files(tar: Path, out: Path) -> tuple[Path, Path]:
 
 def build(cache: Path = CACHE) -> TwoDiskGuest:
     final, facts = cached_disks("debian12-twodisk", Path(__file__), [("sys.raw", SYS_SIZE), ("var.raw", VAR_SIZE)],
-                                _fill, cache)
-    kernel, initrd = _boot_files(tarball(cache), final)
+                                _fill, cache, PACKAGES)
+    kernel, initrd = _boot_files(tarball(cache, PACKAGES), final)
     return TwoDiskGuest(sys=final / "sys.raw", var=final / "var.raw", kernel=kernel, initrd=initrd,
                         cmdline=f"root=UUID={facts['sys_uuid']} ro console=ttyS0 panic=-1", facts=facts)
 

@@ -3,7 +3,8 @@
 The guest comes from debian_twodisk.py (cached across sessions) and is
 defined as a shut-off libvirt domain with both disks, so the tests go the
 way a user does: `golden inspect DOMAIN`, `golden seal DOMAIN`, `golden
-clone DOMAIN` and `golden verify` of the clones, which boot.
+clone DOMAIN` and `golden verify` of the clones, which boot and answer
+through the QEMU guest agent.
 
 What shows that both disks were opened as one guest: the dpkg database and
 the logs live on the second disk, so the package count, /var in the
@@ -169,5 +170,8 @@ def test_clones_of_a_two_disk_guest_boot_and_verify(verified):
     assert check.code == 0, check.err + check.out
     a, b = (verdicts[c["name"]]["reported"] for c in made)
     for c, r in zip(made, (a, b)):
+        # The guest runs qemu-guest-agent: verify asks it, through the channel golden clone added.
+        assert r["via"] == "agent", r
         assert r["hostname"] == c["name"] and r["ssh"] == "active", r
+        assert r["ssh-ed25519"].startswith("SHA256:") and r["mac"] == c["macs"][0], r
     assert a["ssh-ed25519"] != b["ssh-ed25519"] and a["machine-id"] != b["machine-id"]
