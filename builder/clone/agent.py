@@ -16,12 +16,12 @@ failed call per poll, and the beacon line on the console still counts.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 
 from builder.clone.beacon import SSH_STATE
 from builder.clone.domainxml import AGENT_CHANNEL as CHANNEL
+from builder.image.identity import fingerprint as key_fingerprint
 _READ_MAX = 64 << 10
 # sshd states that are not final: ask again until the boot settles them.
 _SETTLING = ("activating", "deactivating", "")
@@ -69,14 +69,8 @@ def run(dom, argv: list[str], timeout: float = 20) -> tuple[int, str] | None:
 
 def fingerprint(pub: bytes) -> str | None:
     """OpenSSH's SHA256 fingerprint of a public key line, as `ssh-keygen -l` prints it."""
-    fields = pub.split()
-    if len(fields) < 2:
-        return None
-    try:
-        blob = base64.b64decode(fields[1], validate=True)
-    except ValueError:
-        return None
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    got = key_fingerprint(pub.decode("ascii", "replace"))
+    return got[1] if got else None
 
 
 def _first_mac(interfaces: list[dict]) -> str:
