@@ -22,6 +22,7 @@ import time
 from builder.clone.beacon import SSH_STATE
 from builder.clone.domainxml import AGENT_CHANNEL as CHANNEL
 from builder.image.identity import fingerprint as key_fingerprint
+
 _READ_MAX = 64 << 10
 # sshd states that are not final: ask again until the boot settles them.
 _SETTLING = ("activating", "deactivating", "")
