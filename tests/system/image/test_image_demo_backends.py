@@ -33,6 +33,7 @@ def _work(g, ops) -> dict:
     out = {"inspect": inspect_image(g), "customize": customize(g, ops), "seal": seal(g), "after": inspect_image(g)}
     for key in ("inspect", "after"):
         out[key].pop("disk")                 # qcow2 on one side, raw on the other
+        out[key].pop("disks")
     return out
 
 
