@@ -8,7 +8,7 @@ import subprocess
 import guestimages as gi
 from builder.image import inspect_image, open_image
 
-KEYS = ["os", "hostname", "hostname_source", "disk", "root", "partitions", "filesystems", "lvm", "fstab",
+KEYS = ["os", "hostname", "hostname_source", "disk", "disks", "root", "partitions", "filesystems", "lvm", "fstab",
         "mountpoints", "kernels", "bootloaders", "packages", "packages_source", "packages_note", "network",
         "identity", "findings", "notes"]
 
@@ -31,6 +31,7 @@ def test_rhel7(image, tmp_path):
     assert (osr["arch"], osr["init"], osr["systemd_version"], osr["package_format"]) == ("x86_64", "systemd", 219, "rpm")
     assert (r["hostname"], r["hostname_source"]) == (gi.RHEL7["hostname"], "/etc/hostname")
     assert r["disk"] == {"format": "raw", "virtual_size": 96 << 20} and r["root"] == "/dev/sda5"
+    assert [(d["device"], d["format"], d["virtual_size"]) for d in r["disks"]] == [("/dev/sda", "raw", 96 << 20)]
     assert [p["kind"] for p in r["partitions"]] == ["primary", "extended", "logical", "logical", "logical"]
     assert {f["device"]: f["label"] for f in r["filesystems"]} == {"/dev/sda1": "boot", "/dev/sda5": "root",
                                                                  "/dev/sda6": "swap", "/dev/sda7": "home"}
