@@ -14,6 +14,7 @@ import logging
 import os
 import string
 import tempfile
+import time
 
 from builder import owners
 from builder.errors import HostError, InputError
@@ -31,6 +32,7 @@ from builder.image.partitions import PartitionTableError, read_table
 log = logging.getLogger("golden.image")
 
 _CHUNK = 1024 * 1024
+_MD_RETRIES = 4
 _STRERROR = {os.strerror(n): n for n in sorted(errno.errorcode, reverse=True)}
 
 
@@ -217,6 +219,17 @@ class GuestfsGuest(Guest):
     # ---- discovery --------------------------------------------------------------------------
 
     def scan(self) -> None:
+        # The appliance's udev assembles MD arrays in the background: on a loaded host the scan can
+        # come first and see bare members. Look again a few times before calling them unassembled.
+        for attempt in range(_MD_RETRIES):
+            self._scan()
+            waiting = [u for u in self.layout.unopened if u.startswith("MD array member")]
+            if not waiting or self._opened or attempt == _MD_RETRIES - 1:
+                return
+            log.info("%s: MD members not assembled yet (%s); looking again", self.image, ", ".join(waiting))
+            time.sleep(2)
+
+    def _scan(self) -> None:
         g = self._g
         if self._s.lvm_filter_needed:
             self._s.active = None
