@@ -55,3 +55,31 @@ def probe_report(run: demo_qemu.Run) -> dict:
     if "keys" in fields:
         fields["keys"] = dict(k.rsplit(":", 1) for k in fields["keys"].split(",") if k)
     return fields
+
+
+# Direct kernel boot of the guest's own kernel (the fixtures have no bootloader), a
+# serial console and user-mode networking only: golden clone keeps <os> as it is.
+_DOMAIN = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>768</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>{cmdline}</cmdline></os>
+  <features><acpi/><apic/></features>
+  <cpu mode='maximum' check='none'/>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+{disks}    <interface type='user'><model type='virtio'/></interface>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+  </devices>
+</domain>
+"""
+
+
+def domain_xml(name: str, kernel: Path, initrd: Path, cmdline: str, disks: list[Path]) -> str:
+    """A libvirt domain booting `kernel` with the qcow2 `disks` as vda, vdb, ..."""
+    return _DOMAIN.format(name=name, kernel=kernel, initrd=initrd, cmdline=cmdline, disks="".join(
+        f"    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{d}'/>\n"
+        f"      <target dev='vd{chr(ord('a') + i)}' bus='virtio'/></disk>\n" for i, d in enumerate(disks)))

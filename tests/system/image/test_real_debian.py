@@ -114,30 +114,6 @@ def test_seal_says_how_the_host_keys_come_back(sealed):
     assert "golden-ssh-hostkeys.service runs `ssh-keygen -A`" in notes, notes
 
 
-
-# Direct kernel boot of the guest's own kernel (the fixture has no bootloader), a
-# serial console and user-mode networking only: golden clone keeps <os> as it is.
-DOMAIN_XML = """<domain type='qemu'>
-  <name>debtemplate</name>
-  <memory unit='MiB'>768</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline></os>
-  <features><acpi/><apic/></features>
-  <cpu mode='maximum' check='none'/>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{disk}'/>
-      <target dev='vda' bus='virtio'/></disk>
-    <interface type='user'><model type='virtio'/></interface>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
-  </devices>
-</domain>
-"""
-
-
 @pytest.fixture(scope="module")
 def verified_clones(debian_guest, libvirt_up, vm_dirs):  # noqa: F811
     """Two clones of the sealed image, each booted once by `golden verify`: (names, verify's run)."""
@@ -148,9 +124,8 @@ def verified_clones(debian_guest, libvirt_up, vm_dirs):  # noqa: F811
     image = debian_boot.overlay(work / debian_guest.disk.name, debian_guest.format, work / "debgold.qcow2")
     run = golden_bin("seal", image, timeout=900)
     assert run.code == 0, run.err
-    (work / "debgold.domain.xml").write_text(DOMAIN_XML.format(
-        kernel=work / debian_guest.kernel.name, initrd=work / debian_guest.initrd.name,
-        cmdline=debian_guest.cmdline, disk=image))
+    (work / "debgold.domain.xml").write_text(debian_boot.domain_xml(
+        "debtemplate", work / debian_guest.kernel.name, work / debian_guest.initrd.name, debian_guest.cmdline, [image]))
     prefix = unique_name("t-deb")
     names = [f"{prefix}-1", f"{prefix}-2"]
     clones = work / "clones"

@@ -18,40 +18,13 @@ import subprocess
 
 import pytest
 
+import debian_boot
 from debian_guest import _appliance
 from debian_twodisk import HOSTNAME, MACHINE_ID, VAR_LOG, twodisk_guest  # noqa: F401 (the fixture)
 from demo_build import unique_name
 from tests.conftest import golden_bin
 
 pytestmark = pytest.mark.system
-
-DOMAIN_XML = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>768</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>{kernel}</kernel><initrd>{initrd}</initrd>
-    <cmdline>{cmdline}</cmdline></os>
-  <features><acpi/><apic/></features>
-  <cpu mode='maximum' check='none'/>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{sys}'/>
-      <target dev='vda' bus='virtio'/></disk>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{var}'/>
-      <target dev='vdb' bus='virtio'/></disk>
-    <interface type='user'><model type='virtio'/></interface>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
-  </devices>
-</domain>
-"""
-
-
-def _overlay(base, path):
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw", str(path)],
-                   check=True, capture_output=True)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +35,12 @@ def domain(twodisk_guest, libvirt_up, vm_dirs):  # noqa: F811
     # The cache is private to root; libvirt's qemu user reads copies.
     for f in (twodisk_guest.sys, twodisk_guest.var, twodisk_guest.kernel, twodisk_guest.initrd):
         subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(f), str(work / f.name)], check=True)
-    sys_disk = _overlay(work / "sys.raw", work / "tpl-sys.qcow2")
-    var_disk = _overlay(work / "var.raw", work / "tpl-var.qcow2")
+    sys_disk = debian_boot.overlay(work / "sys.raw", "raw", work / "tpl-sys.qcow2")
+    var_disk = debian_boot.overlay(work / "var.raw", "raw", work / "tpl-var.qcow2")
     name = unique_name("t-2disk")
     conn = libvirt.open("qemu:///system")
-    dom = conn.defineXML(DOMAIN_XML.format(name=name, kernel=work / "vmlinuz", initrd=work / "initrd.img",
-                                           cmdline=twodisk_guest.cmdline, sys=sys_disk, var=var_disk))
+    dom = conn.defineXML(debian_boot.domain_xml(name, work / "vmlinuz", work / "initrd.img", twodisk_guest.cmdline,
+                                                 [sys_disk, var_disk]))
     try:
         yield name, sys_disk, var_disk, work
     finally:
