@@ -103,8 +103,10 @@ def _boot_and_read(dom, log_path: Path, timeout: float) -> tuple[dict, list[str]
             for line in tail.read():
                 if not found and IDENTITY.search(line):
                     found = parse_identity(line)
-            if not found and has_agent and time.monotonic() >= next_poll:
-                found = agent.identity(dom) or {}
+            # The agent is asked first: when the beacon's line comes in between two polls, one more
+            # poll decides, and the beacon's line counts only if the agent has nothing to say.
+            if has_agent and (found or time.monotonic() >= next_poll):
+                found = agent.identity(dom) or found
                 next_poll = time.monotonic() + AGENT_POLL
             if found or not dom.isActive():
                 break
